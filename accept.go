@@ -1,0 +1,90 @@
+package supersocket
+
+import (
+	"errors"
+	"net"
+	"time"
+)
+
+// acceptLoop accepts on one listener until the server stops. A session's own work starts
+// on its goroutine; the accept path only counts, filters and refuses, so a slow client
+// cannot stall accepting.
+func (srv *Server[T]) acceptLoop(ln net.Listener) {
+	defer srv.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-srv.quit:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does rather than
+			// spin, and keep accepting when the pressure eases.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			srv.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
+			select {
+			case <-srv.quit:
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+		srv.counters.accepted.Add(1)
+		if why := srv.admit(c.RemoteAddr()); why != nil {
+			srv.refuse(c, why)
+			continue
+		}
+		srv.wg.Add(1)
+		go srv.serveConn(c)
+	}
+}
+
+// admit decides, before any session exists, whether a connection may become one. On
+// success it has counted the connection in active.
+func (srv *Server[T]) admit(remote net.Addr) (why error) {
+	if allow := srv.cfg.AllowConnect; allow != nil {
+		ok := false
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					srv.log.Error("AllowConnect panicked; refusing", "remote", remote.String(), "panic", p)
+				}
+			}()
+			ok = allow(remote)
+		}()
+		if !ok {
+			return ErrConnectionNotAllowed
+		}
+	}
+	if srv.active.Add(1) > int64(srv.cfg.MaxConnections) {
+		srv.active.Add(-1)
+		return ErrMaxConnections
+	}
+	return nil
+}
+
+// refuse closes a connection that never became a session: it is counted, logged and told
+// to OnRefused. Existing sessions are not touched.
+func (srv *Server[T]) refuse(c net.Conn, why error) {
+	c.Close()
+	srv.counters.refused.Add(1)
+	remote := c.RemoteAddr()
+	srv.log.Debug("connection refused", "remote", remote.String(), "why", why)
+	if srv.refusals.shouldWarn(time.Now()) {
+		srv.log.Warn("refusing connections", "why", why, "refused_total", srv.counters.refused.Load())
+	}
+	if hook := srv.cfg.OnRefused; hook != nil {
+		defer func() {
+			if p := recover(); p != nil {
+				srv.log.Error("OnRefused panicked", "panic", p)
+			}
+		}()
+		hook(remote, why)
+	}
+}

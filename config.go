@@ -1,0 +1,193 @@
+package supersocket
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/supersocket-go/supersocket/filter"
+)
+
+// Config is a server's configuration: SuperSocket's ServerConfig. The zero value of every
+// field but Listeners means "the default"; the defaults, and where they differ from
+// SuperSocketLite's, are tabled in the README. New validates a Config and names the first
+// field that is wrong.
+type Config struct {
+	// Name names the server in logs. Default "supersocket".
+	Name string
+	// Listeners are the endpoints to accept on; at least one. Start binds all or none.
+	Listeners []ListenerConfig
+	// Filter makes each session's receive filter. Default filter.CommandLine().
+	Filter filter.Factory
+
+	// MaxConnections caps live sessions; the next connection is refused at accept, closed
+	// at once, counted and logged, and OnRefused is told. Default 10000.
+	MaxConnections int
+	// MaxRequestLength is the largest request frame in bytes (header, marks and terminator
+	// included); a longer one closes its session with CloseProtocolError. Default 64 KiB.
+	MaxRequestLength int
+	// ReceiveBufferSize is the size of the pooled buffer one read fills. A session holds a
+	// receive buffer only while bytes of an unfinished request are pending. Default 4 KiB.
+	ReceiveBufferSize int
+
+	// SendQueueSize bounds a session's send queue in messages. Default 1024.
+	SendQueueSize int
+	// SendQueueBytes bounds a session's send queue in bytes; a message larger than this is
+	// accepted only into an empty queue. Default 1 MiB.
+	SendQueueBytes int
+	// SendTimeout is how long Send waits for room in a full queue before ErrSendTimeout.
+	// Default 5s; negative: Send does not wait (it behaves like TrySend).
+	SendTimeout time.Duration
+	// CloseOnSendTimeout closes a session with CloseTimeOut when its Send times out;
+	// false keeps the session and leaves the decision to the caller.
+	CloseOnSendTimeout bool
+	// CloseLinger bounds how long a closing session may spend flushing bytes queued before
+	// Close. Default 5s; negative: queued bytes are dropped at Close.
+	CloseLinger time.Duration
+
+	// IdleTimeout closes a session with CloseTimeOut when it has neither completed a
+	// request nor sent bytes for this long. 0 (the default) turns idle clearing off.
+	IdleTimeout time.Duration
+	// IdleCheckInterval is how often sessions are checked for idleness; a session is closed
+	// within one interval of its deadline. Default IdleTimeout/4, between 10ms and 1s.
+	IdleCheckInterval time.Duration
+
+	// KeepAlive is the TCP keep-alive period. Default 15s; negative turns it off.
+	KeepAlive time.Duration
+	// Nagle turns Nagle's algorithm on (TCP_NODELAY off). Default false: small replies
+	// leave at once, unlike SuperSocketLite.
+	Nagle bool
+	// SocketReadBuffer and SocketWriteBuffer set SO_RCVBUF and SO_SNDBUF when positive;
+	// 0 leaves the operating system's default.
+	SocketReadBuffer, SocketWriteBuffer int
+
+	// AllowConnect, when set, sees each accepted connection's remote address before a
+	// session exists; false refuses the connection (SuperSocket's connection filters).
+	// It runs on the accept path: it must be fast.
+	AllowConnect func(remote net.Addr) bool
+	// OnRefused, when set, is told of each refused connection and why (ErrMaxConnections,
+	// ErrConnectionNotAllowed). It runs on the accept path: it must be fast.
+	OnRefused func(remote net.Addr, why error)
+
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// ListenerConfig is one endpoint to listen on.
+type ListenerConfig struct {
+	// Network is "tcp" (default; IPv4 and IPv6), "tcp4" or "tcp6".
+	Network string
+	// Addr is host:port; port 0 picks a free port (see Server.Addrs).
+	Addr string
+}
+
+// Defaults.
+const (
+	DefaultName              = "supersocket"
+	DefaultMaxConnections    = 10000
+	DefaultMaxRequestLength  = 64 << 10
+	DefaultReceiveBufferSize = 4 << 10
+	DefaultSendQueueSize     = 1024
+	DefaultSendQueueBytes    = 1 << 20
+	DefaultSendTimeout       = 5 * time.Second
+	DefaultCloseLinger       = 5 * time.Second
+	DefaultKeepAlive         = 15 * time.Second
+)
+
+// ConfigError reports an invalid Config field.
+type ConfigError struct {
+	Field   string // the Config field, e.g. "MaxConnections" or "Listeners[1].Addr"
+	Problem string
+}
+
+func (e *ConfigError) Error() string {
+	return "supersocket: config: " + e.Field + ": " + e.Problem
+}
+
+func bad(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// withDefaults validates c and returns a copy with every default filled in.
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if len(c.Listeners) == 0 {
+		return c, bad("Listeners", "at least one listener is required")
+	}
+	c.Listeners = append([]ListenerConfig(nil), c.Listeners...)
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		field := fmt.Sprintf("Listeners[%d]", i)
+		switch l.Network {
+		case "":
+			l.Network = "tcp"
+		case "tcp", "tcp4", "tcp6":
+		default:
+			return c, bad(field+".Network", "%q is not tcp, tcp4 or tcp6", l.Network)
+		}
+		_, port, err := net.SplitHostPort(l.Addr)
+		if err != nil {
+			return c, bad(field+".Addr", "%q is not host:port: %v", l.Addr, err)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return c, bad(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
+		}
+	}
+	if c.Filter == nil {
+		c.Filter = filter.CommandLine()
+	}
+	positive := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxConnections", &c.MaxConnections, DefaultMaxConnections},
+		{"MaxRequestLength", &c.MaxRequestLength, DefaultMaxRequestLength},
+		{"ReceiveBufferSize", &c.ReceiveBufferSize, DefaultReceiveBufferSize},
+		{"SendQueueSize", &c.SendQueueSize, DefaultSendQueueSize},
+		{"SendQueueBytes", &c.SendQueueBytes, DefaultSendQueueBytes},
+	}
+	for _, p := range positive {
+		switch {
+		case *p.v == 0:
+			*p.v = p.def
+		case *p.v < 0:
+			return c, bad(p.name, "must be positive, got %d", *p.v)
+		}
+	}
+	if c.ReceiveBufferSize < 64 {
+		return c, bad("ReceiveBufferSize", "must be at least 64 bytes, got %d", c.ReceiveBufferSize)
+	}
+	if c.SocketReadBuffer < 0 {
+		return c, bad("SocketReadBuffer", "must not be negative, got %d", c.SocketReadBuffer)
+	}
+	if c.SocketWriteBuffer < 0 {
+		return c, bad("SocketWriteBuffer", "must not be negative, got %d", c.SocketWriteBuffer)
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = DefaultSendTimeout
+	}
+	if c.CloseLinger == 0 {
+		c.CloseLinger = DefaultCloseLinger
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.IdleTimeout < 0 {
+		return c, bad("IdleTimeout", "must not be negative (0 turns idle clearing off), got %v", c.IdleTimeout)
+	}
+	switch {
+	case c.IdleCheckInterval < 0:
+		return c, bad("IdleCheckInterval", "must not be negative, got %v", c.IdleCheckInterval)
+	case c.IdleCheckInterval == 0 && c.IdleTimeout > 0:
+		c.IdleCheckInterval = min(max(c.IdleTimeout/4, 10*time.Millisecond), time.Second)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

@@ -1,0 +1,239 @@
+package supersocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/netread"
+	"github.com/supersocket-go/supersocket/internal/pool"
+)
+
+// serveConn is a session's goroutine: every handler of the session runs here, which is
+// what keeps them ordered and never concurrent (see the package documentation).
+func (srv *Server[T]) serveConn(c net.Conn) {
+	defer srv.wg.Done()
+	srv.tune(c)
+	s := newSession(srv, c)
+	srv.sessions.add(s)
+	if srv.State() == StateStopping {
+		// Accepted while a stop was taking its snapshot of the registry.
+		s.Close(CloseServerShutdown)
+	}
+	s.run()
+	s.finish()
+}
+
+// tune applies the socket options of the Config. Keep-alive is set by the listener.
+func (srv *Server[T]) tune(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	var errs []error
+	if srv.cfg.Nagle {
+		errs = append(errs, tc.SetNoDelay(false))
+	}
+	if n := srv.cfg.SocketReadBuffer; n > 0 {
+		errs = append(errs, tc.SetReadBuffer(n))
+	}
+	if n := srv.cfg.SocketWriteBuffer; n > 0 {
+		errs = append(errs, tc.SetWriteBuffer(n))
+	}
+	if err := errors.Join(errs...); err != nil {
+		srv.log.Debug("socket options not applied", "remote", c.RemoteAddr().String(), "err", err)
+	}
+}
+
+// run makes the session's filter, runs Connected, then reads and dispatches until the
+// session closes.
+func (s *Session[T]) run() {
+	cfg := &s.srv.cfg
+	if err := s.makeFilter(); err != nil {
+		s.srv.log.Error("cannot create the receive filter", "session", s.id, "err", err)
+		s.Close(CloseInternalError)
+		return
+	}
+	if h := s.srv.h.Connected; h != nil && s.closed.Load() == 0 {
+		s.call(func() { h(s) })
+	}
+	rd := netread.New(s.conn)
+	var pending []byte
+	for s.closed.Load() == 0 {
+		before := len(pending)
+		var err error
+		pending, err = rd.Read(pending, cfg.ReceiveBufferSize)
+		if n := len(pending) - before; n > 0 {
+			s.srv.counters.bytesIn.Add(uint64(n))
+			pending = s.process(pending)
+		}
+		if err != nil {
+			s.readFailed(err)
+		}
+	}
+	if cap(pending) > 0 {
+		pool.Put(pending)
+	}
+}
+
+func (s *Session[T]) makeFilter() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("filter factory panicked: %v", p)
+		}
+	}()
+	s.filter = s.srv.cfg.Filter(s.srv.cfg.MaxRequestLength)
+	if s.filter == nil {
+		return errors.New("filter factory returned nil")
+	}
+	return nil
+}
+
+// readFailed closes the session for a read error. After Close the read was woken on
+// purpose, and the reason is already set.
+func (s *Session[T]) readFailed(err error) {
+	if s.closed.Load() != 0 {
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		s.Close(CloseClientClosing)
+		return
+	}
+	s.srv.log.Debug("read failed", "session", s.id, "err", err)
+	s.Close(CloseSocketError)
+}
+
+// process hands every complete request in buf to the Request handler and returns what is
+// left: nil when everything was consumed (the buffer goes back to the pool), otherwise the
+// unconsumed bytes moved to the front of a buffer with room for more.
+func (s *Session[T]) process(buf []byte) []byte {
+	limit := s.srv.cfg.MaxRequestLength
+	data := buf
+	handled := false
+	for len(data) > 0 && s.closed.Load() == 0 {
+		f := s.filter
+		req, n, err := s.runFilter(f, data)
+		var fp *filterPanic
+		switch {
+		case errors.As(err, &fp):
+			s.srv.log.Error("receive filter panicked", "session", s.id, "panic", fp.value, "stack", fp.stack)
+			s.Close(CloseInternalError)
+			return buf
+		case err != nil:
+			s.protocolError(err)
+			return buf
+		case n == 0:
+			if len(data) >= limit {
+				s.protocolError(fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)", filter.ErrTooLarge, len(data), limit))
+				return buf
+			}
+		case n > len(data):
+			s.srv.log.Error("receive filter consumed more bytes than it was given", "session", s.id, "n", n, "len", len(data))
+			s.Close(CloseInternalError)
+			return buf
+		case n > limit:
+			s.protocolError(fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, limit))
+			return buf
+		}
+		if n == 0 {
+			break
+		}
+		handled = true
+		s.filterSet = false
+		s.handle(req)
+		if sw, ok := f.(filter.Switcher); ok && !s.filterSet {
+			if next := sw.Next(); next != nil {
+				s.filter = next
+			}
+		}
+		data = data[n:]
+	}
+	if handled {
+		s.lastActive.Store(time.Now().UnixNano())
+	}
+	if len(data) == 0 || s.closed.Load() != 0 {
+		pool.Put(buf)
+		return nil
+	}
+	if len(data) < len(buf) {
+		buf = buf[:copy(buf, data)]
+	}
+	if len(buf) == cap(buf) {
+		bigger := pool.Get(min(2*cap(buf), limit))[:len(buf)]
+		copy(bigger, buf)
+		pool.Put(buf)
+		buf = bigger
+	}
+	return buf
+}
+
+// filterPanic carries a filter's panic out of runFilter.
+type filterPanic struct {
+	value any
+	stack string
+}
+
+func (p *filterPanic) Error() string { return fmt.Sprintf("receive filter panicked: %v", p.value) }
+
+func (s *Session[T]) runFilter(f filter.Filter, data []byte) (req Request, n int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &filterPanic{value: p, stack: string(debug.Stack())}
+		}
+	}()
+	return f.Filter(data)
+}
+
+func (s *Session[T]) protocolError(err error) {
+	s.srv.log.Info("protocol error; closing session", "session", s.id, "remote", s.conn.RemoteAddr().String(), "err", err)
+	s.Close(CloseProtocolError)
+}
+
+// handle runs the Request handler for one request.
+func (s *Session[T]) handle(req Request) {
+	s.srv.counters.requests.Add(1)
+	defer s.recoverHandler()
+	s.srv.h.Request(s, req)
+}
+
+// call runs a handler other than Request, recovering a panic.
+func (s *Session[T]) call(fn func()) {
+	defer s.recoverHandler()
+	fn()
+}
+
+func (s *Session[T]) recoverHandler() {
+	if p := recover(); p != nil {
+		s.srv.log.Error("handler panicked; closing session", "session", s.id, "panic", p, "stack", string(debug.Stack()))
+		s.Close(CloseApplicationError)
+	}
+}
+
+// finish ends the session once reading has stopped: it waits for the writer to flush
+// (bounded by CloseLinger), closes the socket, leaves the registry, then runs Closed.
+func (s *Session[T]) finish() {
+	s.queue.WaitIdle()
+	s.conn.Close()
+	s.queue.Discard()
+	srv := s.srv
+	srv.sessions.remove(s)
+	srv.active.Add(-1)
+	reason := s.CloseReason()
+	srv.counters.closes[reason].Add(1)
+	srv.log.Debug("session closed", "session", s.id, "remote", s.conn.RemoteAddr().String(), "reason", reason.String())
+	if h := srv.h.Closed; h != nil {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					srv.log.Error("Closed handler panicked", "session", s.id, "panic", p, "stack", string(debug.Stack()))
+				}
+			}()
+			h(s, reason)
+		}()
+	}
+	close(s.done)
+}

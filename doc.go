@@ -1,0 +1,59 @@
+// Package supersocket is a socket application server framework: SuperSocket's AppServer,
+// AppSession and ReceiveFilters, done the Go way.
+//
+// A [Server] owns its configuration, its listeners and a registry of live sessions. Each
+// accepted connection becomes a [Session]; the session's receive filter (package filter)
+// turns its byte stream into requests, and the server hands each request to the
+// application's Request handler. Sends go through a bounded per-session queue drained by
+// one writer with vectored writes.
+//
+//	srv, err := supersocket.New(supersocket.Config{
+//		Listeners: []supersocket.ListenerConfig{{Addr: "127.0.0.1:2012"}},
+//		Filter:    filter.CommandLine(),
+//	}, supersocket.Handlers[struct{}]{
+//		Request: func(s *supersocket.Session[struct{}], req supersocket.Request) {
+//			s.Send(req.Body, []byte("\r\n"))
+//		},
+//	})
+//	if err != nil { ... }
+//	err = srv.Serve(ctx) // until ctx ends; then a graceful Shutdown
+//
+// # Event order
+//
+// For one session, the handlers run in this order, one at a time, on the session's own
+// goroutine, never concurrently with each other:
+//
+//	accept ──► AllowConnect? ──► MaxConnections? ──(refused: closed, counted, OnRefused)
+//	   │
+//	   ▼
+//	Connected(s) ──► Request(s, r1) ──► Request(s, r2) ──► … ──► Closed(s, reason)
+//	                  (arrival order; the next starts       (exactly once, after the last
+//	                   after the previous returned)          Request returned and the
+//	                                                         socket was closed)
+//
+//	Session.Close(reason), from any goroutine at any time:
+//	   ├─ later requests are not dispatched; a running handler finishes first
+//	   ├─ bytes queued before Close are flushed (bounded by CloseLinger)
+//	   └─ then the socket closes and Closed(s, reason) runs; the first reason wins
+//
+// Handlers of different sessions run in parallel; so do Send, TrySend and Close called
+// from other goroutines. A handler blocks only its own session's reading, never another
+// session. Code must not rely on which goroutine runs a handler (an event-loop engine is
+// planned behind the same contract): use Session.Data for per-session state.
+//
+// # Buffers
+//
+// A Request's byte slices alias the session's receive buffer and are valid only until the
+// Request handler returns; copy what must be kept. Send and TrySend copy the bytes they
+// are given before returning, so the caller may reuse its buffer at once (a request's Body
+// can be echoed directly). A session holds a receive buffer only while an unfinished
+// request is pending, and a writer goroutine only while it has bytes to write.
+//
+// # Closing
+//
+// Every close carries a [CloseReason], SuperSocket's nine: a peer's FIN is
+// CloseClientClosing, a reset or write failure CloseSocketError, a filter's refusal
+// (malformed or over MaxRequestLength) CloseProtocolError, a handler panic
+// CloseApplicationError, idleness CloseTimeOut, a Shutdown CloseServerShutdown, and
+// Session.Close takes the reason the application gives (CloseServerClosing by convention).
+package supersocket

@@ -1,0 +1,3 @@
+module github.com/supersocket-go/supersocket
+
+go 1.26

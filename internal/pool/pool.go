@@ -1,0 +1,52 @@
+// Package pool keeps byte buffers in power-of-two size classes so that receive buffers and
+// send chunks are reused across sessions instead of pinned by them.
+package pool
+
+import (
+	"math/bits"
+	"sync"
+)
+
+const (
+	minShift = 9  // 512 B, the smallest class
+	maxShift = 22 // 4 MiB, the largest pooled class; larger buffers are left to the GC
+)
+
+var classes [maxShift - minShift + 1]sync.Pool
+
+// class returns the index of the smallest class holding n bytes, or -1 past the largest.
+func class(n int) int {
+	if n <= 1<<minShift {
+		return 0
+	}
+	s := bits.Len(uint(n - 1))
+	if s > maxShift {
+		return -1
+	}
+	return s - minShift
+}
+
+// Get returns a buffer of length n (its capacity is n rounded up to a class size).
+// Its contents are undefined.
+func Get(n int) []byte {
+	c := class(n)
+	if c < 0 {
+		return make([]byte, n)
+	}
+	if p, ok := classes[c].Get().(*[]byte); ok {
+		return (*p)[:n]
+	}
+	return make([]byte, n, 1<<(c+minShift))
+}
+
+// Put returns b to its class. Buffers whose capacity is not exactly a class size (for
+// instance those Get allocated past the largest class) are dropped. The caller must not
+// use b afterwards.
+func Put(b []byte) {
+	c := cap(b)
+	if c < 1<<minShift || c > 1<<maxShift || c&(c-1) != 0 {
+		return
+	}
+	b = b[:c]
+	classes[class(c)].Put(&b)
+}

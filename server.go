@@ -1,0 +1,256 @@
+package supersocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handlers are a server's event handlers: SuperSocket's NewSessionConnected,
+// NewRequestReceived and SessionClosed. For one session they run in the order the package
+// documentation draws, one at a time; different sessions' handlers run in parallel.
+// A handler that panics is recovered and logged, and its session is closed with
+// CloseApplicationError; other sessions never notice.
+type Handlers[T any] struct {
+	// Connected runs first, before any request of the session. Optional.
+	Connected func(s *Session[T])
+	// Request runs once per request, in arrival order. Required. req's byte slices alias
+	// the session's receive buffer and are valid only until Request returns.
+	Request func(s *Session[T], req Request)
+	// Closed runs last, exactly once, after the last Request returned and the socket was
+	// closed. Optional.
+	Closed func(s *Session[T], reason CloseReason)
+}
+
+// Server is SuperSocket's AppServer: it owns the configuration, the listeners and the
+// registry of sessions. T is the type of the state each Session carries (see Session.Data);
+// use struct{} when sessions need none.
+//
+// Its methods are safe to call from any goroutine.
+type Server[T any] struct {
+	cfg Config
+	h   Handlers[T]
+	log *slog.Logger
+
+	state atomic.Int32 // a ServerState
+
+	mu        sync.Mutex     // serialises Start, Shutdown and Stop
+	listeners []net.Listener // bound by Start
+	addrs     []net.Addr
+	quit      chan struct{} // closed when stopping begins: accept and idle loops leave
+	stopped   chan struct{} // closed when a stop has finished: Serve returns
+
+	wg       sync.WaitGroup // every goroutine the server started
+	sessions registry[T]
+	active   atomic.Int64 // live sessions, counted from accept to close
+	counters counters
+	refusals refusalLog
+}
+
+// New validates cfg and returns a server that is not started. A Config error is a
+// *ConfigError naming the field.
+func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if h.Request == nil {
+		return nil, &ConfigError{Field: "Handlers.Request", Problem: "a request handler is required"}
+	}
+	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name)}
+	srv.stopped = make(chan struct{})
+	return srv, nil
+}
+
+// Config returns the server's configuration with its defaults filled in.
+func (srv *Server[T]) Config() Config { return srv.cfg }
+
+// State returns the server's lifecycle state.
+func (srv *Server[T]) State() ServerState { return ServerState(srv.state.Load()) }
+
+// Addrs returns the addresses the listeners are bound to (useful with port 0), in the
+// order of Config.Listeners; nil when the server is not running.
+func (srv *Server[T]) Addrs() []net.Addr {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return append([]net.Addr(nil), srv.addrs...)
+}
+
+// Start binds every listener, or none: if one fails, those already bound are closed and
+// the error names the failing address. Then it starts accepting and returns. It returns
+// ErrServerRunning unless the server is NotStarted. A stopped server may be started again.
+func (srv *Server[T]) Start() error {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !srv.state.CompareAndSwap(int32(StateNotStarted), int32(StateStarting)) {
+		return ErrServerRunning
+	}
+	lc := net.ListenConfig{KeepAlive: srv.cfg.KeepAlive}
+	lns := make([]net.Listener, 0, len(srv.cfg.Listeners))
+	for _, l := range srv.cfg.Listeners {
+		ln, err := lc.Listen(context.Background(), l.Network, l.Addr)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			srv.state.Store(int32(StateNotStarted))
+			return fmt.Errorf("supersocket: listen %s %s: %w", l.Network, l.Addr, err)
+		}
+		lns = append(lns, ln)
+	}
+	srv.listeners = lns
+	srv.addrs = srv.addrs[:0]
+	for _, ln := range lns {
+		srv.addrs = append(srv.addrs, ln.Addr())
+	}
+	srv.quit = make(chan struct{})
+	srv.stopped = make(chan struct{})
+	for _, ln := range lns {
+		srv.wg.Add(1)
+		go srv.acceptLoop(ln)
+	}
+	if srv.cfg.IdleTimeout > 0 {
+		srv.wg.Add(1)
+		go srv.clearIdle(srv.quit)
+	}
+	srv.state.Store(int32(StateRunning))
+	for _, a := range srv.addrs {
+		srv.log.Info("listening", "addr", a.String())
+	}
+	return nil
+}
+
+// Serve starts the server if it is not running, then blocks until it stops. When ctx ends
+// it shuts the server down gracefully (Shutdown, with queued sends bounded by
+// CloseLinger). It returns ErrServerClosed after a clean stop, whoever asked for it, or the
+// error that prevented starting or stopping cleanly.
+func (srv *Server[T]) Serve(ctx context.Context) error {
+	if err := srv.Start(); err != nil && !errors.Is(err, ErrServerRunning) {
+		return err
+	}
+	srv.mu.Lock()
+	stopped := srv.stopped
+	srv.mu.Unlock()
+	select {
+	case <-stopped:
+		return ErrServerClosed
+	case <-ctx.Done():
+		if err := srv.Shutdown(context.WithoutCancel(ctx)); err != nil {
+			return err
+		}
+		return ErrServerClosed
+	}
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, closes every session with
+// CloseServerShutdown, and lets each flush the bytes queued before (bounded by CloseLinger)
+// until ctx ends; then it closes what is left at once. It returns when every goroutine the
+// server started has exited (a handler that never returns holds it up), with ctx.Err() if
+// ctx ended first. Shutdown on a server that is not running returns nil.
+func (srv *Server[T]) Shutdown(ctx context.Context) error {
+	return srv.stop(ctx, false)
+}
+
+// Stop stops the server at once: like Shutdown, but queued sends are dropped and
+// connections closed without waiting. Closed handlers still run, with
+// CloseServerShutdown, before Stop returns.
+func (srv *Server[T]) Stop() error {
+	return srv.stop(context.Background(), true)
+}
+
+func (srv *Server[T]) stop(ctx context.Context, now bool) error {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !srv.state.CompareAndSwap(int32(StateRunning), int32(StateStopping)) {
+		return nil
+	}
+	close(srv.quit)
+	for _, ln := range srv.listeners {
+		ln.Close()
+	}
+	// A session registered after this snapshot sees StateStopping and closes itself.
+	all := srv.sessions.snapshot(nil)
+	for _, s := range all {
+		if now {
+			s.abort(CloseServerShutdown)
+		} else {
+			s.Close(CloseServerShutdown)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		srv.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, s := range srv.sessions.snapshot(all[:0]) {
+			s.abort(CloseServerShutdown)
+		}
+		<-done
+	}
+	srv.listeners, srv.addrs = nil, nil
+	srv.state.Store(int32(StateNotStarted))
+	close(srv.stopped)
+	srv.log.Info("stopped")
+	return err
+}
+
+// Session returns the live session with the given ID. Safe from any goroutine.
+func (srv *Server[T]) Session(id string) (*Session[T], bool) {
+	s := srv.sessions.get(id)
+	return s, s != nil
+}
+
+// SessionCount returns the number of live sessions. Safe from any goroutine.
+func (srv *Server[T]) SessionCount() int { return int(srv.active.Load()) }
+
+// Sessions iterates over the live sessions. It works on a snapshot taken when iteration
+// starts, so the loop body may close sessions or start new work freely; a session that
+// closes meanwhile may still be yielded (its sends then return ErrSessionClosed).
+func (srv *Server[T]) Sessions() iter.Seq[*Session[T]] {
+	return func(yield func(*Session[T]) bool) {
+		for _, s := range srv.sessions.snapshot(nil) {
+			if !yield(s) {
+				return
+			}
+		}
+	}
+}
+
+// Broadcast queues b, with TrySend, on every live session for which match returns true
+// (every session when match is nil). It never blocks on a slow session: one whose queue is
+// full misses the message (counted in Stats.SendQueueFull). It returns how many sessions
+// queued it.
+func (srv *Server[T]) Broadcast(b []byte, match func(*Session[T]) bool) int {
+	n := 0
+	for s := range srv.Sessions() {
+		if match != nil && !match(s) {
+			continue
+		}
+		if s.TrySend(b) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// refusalLog rate-limits the warning about refused connections to one a second; each
+// refusal is logged at debug level.
+type refusalLog struct {
+	last atomic.Int64 // unix nanoseconds of the last warning
+}
+
+func (r *refusalLog) shouldWarn(now time.Time) bool {
+	last := r.last.Load()
+	return now.UnixNano()-last >= int64(time.Second) && r.last.CompareAndSwap(last, now.UnixNano())
+}

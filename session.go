@@ -1,0 +1,199 @@
+package supersocket
+
+import (
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/sendq"
+)
+
+// Request is one request a receive filter found; see filter.Request.
+type Request = filter.Request
+
+// lastSessionID numbers sessions process-wide, so IDs stay unique across the servers of
+// one process and across restarts.
+var lastSessionID atomic.Uint64
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked read or write.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Session is one client connection: SuperSocket's AppSession. T is the application's
+// per-session state, reached with Data without casts.
+//
+// Concurrency: ID, RemoteAddr, LocalAddr, StartTime, Server, LastActive, Send, TrySend,
+// Close, Done and CloseReason are safe from any goroutine. SetFilter belongs to the
+// session's own handlers. Data returns a pointer the framework never touches after the
+// session is created: the session's handlers may use it freely, since they never run
+// concurrently with each other; other goroutines must synchronise their own access.
+type Session[T any] struct {
+	id     string
+	srv    *Server[T]
+	conn   net.Conn
+	start  time.Time
+	data   T
+	filter filter.Filter // used by the session's goroutine only
+	// filterSet records a SetFilter during the current request, which overrides the
+	// filter's own Switcher choice.
+	filterSet bool
+
+	lastActive atomic.Int64 // unix nanoseconds
+	closed     atomic.Uint32 // 0 while open, then 1 + the CloseReason (set once)
+	done       chan struct{} // closed after the Closed handler returned
+	queue      sendq.Queue
+	wrote      func(int64) // bound once: counts bytes written
+}
+
+func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
+	now := time.Now()
+	s := &Session[T]{
+		id:    strconv.FormatUint(lastSessionID.Add(1), 10),
+		srv:   srv,
+		conn:  c,
+		start: now,
+		done:  make(chan struct{}),
+	}
+	s.lastActive.Store(now.UnixNano())
+	s.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes)
+	s.wrote = s.onWrote
+	return s
+}
+
+// ID returns the session's ID, unique within the process.
+func (s *Session[T]) ID() string { return s.id }
+
+// RemoteAddr returns the peer's address.
+func (s *Session[T]) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// LocalAddr returns the local address the session was accepted on.
+func (s *Session[T]) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// StartTime returns when the session was accepted.
+func (s *Session[T]) StartTime() time.Time { return s.start }
+
+// LastActive returns when the session last completed a request or wrote bytes. Bytes of
+// an unfinished request do not count (a slowloris client stays idle).
+func (s *Session[T]) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
+
+// Server returns the server the session belongs to.
+func (s *Session[T]) Server() *Server[T] { return s.srv }
+
+// Data returns the session's own state, a zero T when the session starts.
+func (s *Session[T]) Data() *T { return &s.data }
+
+// SetFilter replaces the session's receive filter from the next request on: protocol
+// switching and upgrades (SuperSocket's NextReceiveFilter). Call it only from the
+// session's Connected or Request handler; bytes already received and not yet consumed go
+// to the new filter.
+func (s *Session[T]) SetFilter(f filter.Filter) {
+	if f != nil {
+		s.filter = f
+		s.filterSet = true
+	}
+}
+
+// TrySend queues parts as one message and never blocks: the parts are copied, so the
+// caller may reuse them as soon as TrySend returns, and they leave together and in order,
+// whatever other goroutines send meanwhile. It returns ErrSendQueueFull when the queue
+// holds SendQueueSize messages or SendQueueBytes bytes, and ErrSessionClosed once the
+// session is closing. Safe from any goroutine.
+func (s *Session[T]) TrySend(parts ...[]byte) error {
+	return s.send(parts, -1)
+}
+
+// Send is TrySend that, while the queue is full, waits up to SendTimeout for room,
+// parked (it never spins), then returns ErrSendTimeout; with CloseOnSendTimeout set, the
+// session is then closed with CloseTimeOut. It returns ErrSessionClosed if the session
+// closes while it waits. Like TrySend it copies parts before returning. Safe from any
+// goroutine.
+func (s *Session[T]) Send(parts ...[]byte) error {
+	return s.send(parts, s.srv.cfg.SendTimeout)
+}
+
+func (s *Session[T]) send(parts [][]byte, wait time.Duration) error {
+	var start bool
+	var err error
+	if wait > 0 {
+		start, err = s.queue.Wait(parts, wait)
+	} else {
+		start, err = s.queue.Push(parts)
+	}
+	switch err {
+	case nil:
+		if start {
+			s.srv.wg.Add(1)
+			go s.writeLoop()
+		}
+		return nil
+	case sendq.ErrClosed:
+		return ErrSessionClosed
+	case sendq.ErrTimeout:
+		s.srv.counters.sendQueueFull.Add(1)
+		if s.srv.cfg.CloseOnSendTimeout {
+			s.Close(CloseTimeOut)
+		}
+		return ErrSendTimeout
+	default:
+		s.srv.counters.sendQueueFull.Add(1)
+		return ErrSendQueueFull
+	}
+}
+
+// writeLoop drains the send queue; it runs only while there is something to write, so an
+// idle session holds no writer goroutine.
+func (s *Session[T]) writeLoop() {
+	defer s.srv.wg.Done()
+	if err := s.queue.Drain(s.conn, s.wrote); err != nil {
+		if s.closed.Load() == 0 {
+			s.srv.log.Debug("write failed", "session", s.id, "err", err)
+		}
+		s.Close(CloseSocketError)
+	}
+}
+
+func (s *Session[T]) onWrote(n int64) {
+	s.srv.counters.bytesOut.Add(uint64(n))
+	s.lastActive.Store(time.Now().UnixNano())
+}
+
+// Close closes the session with reason; the first reason given wins and later calls do
+// nothing. Requests not yet handled are dropped; bytes queued before Close are flushed,
+// bounded by CloseLinger, then the socket closes and the Closed handler runs on the
+// session's goroutine. Close returns at once (see Done to wait). Safe from any goroutine,
+// handlers included.
+func (s *Session[T]) Close(reason CloseReason) {
+	if !s.closed.CompareAndSwap(0, 1+uint32(reason)) {
+		return
+	}
+	linger := s.srv.cfg.CloseLinger
+	if linger < 0 {
+		s.queue.Close()
+		s.queue.Discard()
+	} else if s.queue.Close() {
+		s.conn.SetWriteDeadline(time.Now().Add(linger))
+	}
+	// Wake the reading goroutine; it ends the session once the writer is done.
+	s.conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// abort closes the session at once: queued bytes are dropped and the socket closed, which
+// also ends a write in progress.
+func (s *Session[T]) abort(reason CloseReason) {
+	s.Close(reason)
+	s.queue.Discard()
+	s.conn.Close()
+}
+
+// Done returns a channel closed once the session has closed and its Closed handler has
+// returned.
+func (s *Session[T]) Done() <-chan struct{} { return s.done }
+
+// CloseReason returns why the session closed, or CloseUnknown while it is open.
+func (s *Session[T]) CloseReason() CloseReason {
+	if c := s.closed.Load(); c > 0 {
+		return CloseReason(c - 1)
+	}
+	return CloseUnknown
+}

@@ -1,0 +1,41 @@
+package supersocket
+
+import "sync/atomic"
+
+// Stats is a snapshot of a server's counters. Counters only grow, across restarts too;
+// Sessions is the live count.
+type Stats struct {
+	Sessions      int64  // live sessions
+	Accepted      uint64 // connections accepted, refused ones included
+	Refused       uint64 // connections refused (MaxConnections, AllowConnect)
+	Requests      uint64 // requests handed to the Request handler
+	BytesIn       uint64 // bytes read from sessions
+	BytesOut      uint64 // bytes written to sessions
+	SendQueueFull uint64 // sends refused or timed out because a queue was full
+	// Closes counts closed sessions by reason, indexed by CloseReason.
+	Closes [numCloseReasons]uint64
+}
+
+// counters is the live form of Stats.
+type counters struct {
+	accepted, refused, requests, bytesIn, bytesOut, sendQueueFull atomic.Uint64
+	closes                                                         [numCloseReasons]atomic.Uint64
+}
+
+// Stats returns a snapshot of the server's counters. Safe from any goroutine.
+func (srv *Server[T]) Stats() Stats {
+	c := &srv.counters
+	st := Stats{
+		Sessions:      srv.active.Load(),
+		Accepted:      c.accepted.Load(),
+		Refused:       c.refused.Load(),
+		Requests:      c.requests.Load(),
+		BytesIn:       c.bytesIn.Load(),
+		BytesOut:      c.bytesOut.Load(),
+		SendQueueFull: c.sendQueueFull.Load(),
+	}
+	for i := range c.closes {
+		st.Closes[i] = c.closes[i].Load()
+	}
+	return st
+}
