@@ -1,0 +1,82 @@
+// Command supersocket runs supersocket servers.
+//
+//	supersocket                  the commandline app on 127.0.0.1:2012 (SuperSocket's quick start)
+//	supersocket serve [flags]    one server, configured by flags (see supersocket serve -h)
+//
+// The server runs until SIGINT or SIGTERM, then shuts down gracefully and exits 0; a
+// second signal stops it at once. Invalid flags print a message naming the problem and
+// exit 2 with nothing started.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // the server could not start or stop cleanly
+	exitUsage = 2 // bad command line or configuration: nothing was started
+)
+
+// run is the whole command: args without the program name; logs and messages go to
+// stderr. It returns the exit status.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		return serve(ctx, nil, stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "help", "-h", "-help", "--help":
+		usage(stderr)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "supersocket: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  supersocket                 serve the commandline app on 127.0.0.1:2012
+  supersocket serve [flags]   serve one app; "supersocket serve -h" lists the flags
+  supersocket help            this text
+`)
+}
+
+// signalled returns a context that ends at the first SIGINT or SIGTERM, and a channel that
+// receives any later one.
+func signalled(parent context.Context) (context.Context, <-chan os.Signal, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	again := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case s := <-sigs:
+			again <- s
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, again, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
+}

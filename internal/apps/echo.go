@@ -1,0 +1,34 @@
+package apps
+
+import (
+	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/filter"
+)
+
+// EchoHeaderSize is the header of SuperSocketLite's EchoServer packets.
+const EchoHeaderSize = 5
+
+// EchoFilter frames SuperSocketLite's EchoServer packets: a 5-byte little-endian header,
+// uint16 totalSize (header + body), uint16 packetID, uint8 reserved, then totalSize-5
+// body bytes. A totalSize below 5 or above the request limit is a protocol error.
+func EchoFilter() filter.Factory {
+	return filter.LengthPrefixed(filter.LengthField{
+		HeaderSize:     EchoHeaderSize,
+		Size:           2,
+		LittleEndian:   true,
+		IncludesHeader: true,
+	})
+}
+
+// Echo answers every packet with the same packetID and body and reserved = 0.
+func Echo(cfg supersocket.Config) (Server, error) {
+	cfg.Filter = EchoFilter()
+	return supersocket.New(cfg, supersocket.Handlers[struct{}]{Request: echoRequest})
+}
+
+func echoRequest(s *supersocket.Session[struct{}], req supersocket.Request) {
+	var h [EchoHeaderSize]byte
+	copy(h[:], req.Header)
+	h[4] = 0
+	s.Send(h[:], req.Body)
+}
