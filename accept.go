@@ -73,8 +73,12 @@ func (srv *Server[T]) admit(remote net.Addr) (why error) {
 // to OnRefused. Existing sessions are not touched.
 func (srv *Server[T]) refuse(c net.Conn, why error) {
 	c.Close()
+	srv.refused(c.RemoteAddr(), why)
+}
+
+// refused counts, logs and reports a refusal.
+func (srv *Server[T]) refused(remote net.Addr, why error) {
 	srv.counters.refused.Add(1)
-	remote := c.RemoteAddr()
 	srv.log.Debug("connection refused", "remote", remote.String(), "why", why)
 	if srv.refusals.shouldWarn(time.Now()) {
 		srv.log.Warn("refusing connections", "why", why, "refused_total", srv.counters.refused.Load())

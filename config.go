@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/supersocket-go/supersocket/filter"
@@ -17,6 +18,9 @@ import (
 type Config struct {
 	// Name names the server in logs. Default "supersocket".
 	Name string
+	// Mode is the default transport of the listeners: "tcp" (the default) or "udp"
+	// (SuperSocket's SocketMode). A listener's own Network overrides it.
+	Mode string
 	// Listeners are the endpoints to accept on; at least one. Start binds all or none.
 	Listeners []ListenerConfig
 	// Filter makes each session's receive filter. Default filter.CommandLine().
@@ -54,6 +58,9 @@ type Config struct {
 	// within one interval of its deadline. Default IdleTimeout/4, between 10ms and 1s.
 	IdleCheckInterval time.Duration
 
+	// HandshakeTimeout bounds a TLS handshake: Connect's with WithTLS. Default 10s.
+	HandshakeTimeout time.Duration
+
 	// KeepAlive is the TCP keep-alive period. Default 15s; negative turns it off.
 	KeepAlive time.Duration
 	// Nagle turns Nagle's algorithm on (TCP_NODELAY off). Default false: small replies
@@ -71,13 +78,29 @@ type Config struct {
 	// ErrConnectionNotAllowed). It runs on the accept path: it must be fast.
 	OnRefused func(remote net.Addr, why error)
 
+	// UDPSessionKey, when set, keys UDP sessions by an ID carried in each datagram
+	// (SuperSocket's UdpRequestInfo) instead of by the sender's address: the session
+	// follows its client across address changes, and replies go to the address its latest
+	// datagram came from. It returns the ID, or ok=false to drop the datagram. The ID becomes
+	// Session.ID. It runs on the socket's read loop: it must be fast, and must not keep
+	// the datagram.
+	UDPSessionKey func(datagram []byte) (id []byte, ok bool)
+	// DatagramQueueSize bounds, per UDP session, the datagrams received and not yet
+	// handled; past it datagrams are dropped and counted (Stats.DatagramsDropped), so one
+	// slow session never stalls the socket. Default 1024.
+	DatagramQueueSize int
+
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
 
+// isUDP reports whether a listener network is a UDP one.
+func isUDP(network string) bool { return strings.HasPrefix(network, "udp") }
+
 // ListenerConfig is one endpoint to listen on.
 type ListenerConfig struct {
-	// Network is "tcp" (default; IPv4 and IPv6), "tcp4" or "tcp6".
+	// Network is "tcp" (IPv4 and IPv6), "tcp4", "tcp6", "udp", "udp4" or "udp6".
+	// Default: Config.Mode.
 	Network string
 	// Addr is host:port; port 0 picks a free port (see Server.Addrs).
 	Addr string
@@ -94,6 +117,8 @@ const (
 	DefaultSendTimeout       = 5 * time.Second
 	DefaultCloseLinger       = 5 * time.Second
 	DefaultKeepAlive         = 15 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultDatagramQueueSize = 1024
 )
 
 // ConfigError reports an invalid Config field.
@@ -118,16 +143,23 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Listeners) == 0 {
 		return c, bad("Listeners", "at least one listener is required")
 	}
+	switch c.Mode {
+	case "":
+		c.Mode = "tcp"
+	case "tcp", "udp":
+	default:
+		return c, bad("Mode", "%q is not tcp or udp", c.Mode)
+	}
 	c.Listeners = append([]ListenerConfig(nil), c.Listeners...)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		field := fmt.Sprintf("Listeners[%d]", i)
 		switch l.Network {
 		case "":
-			l.Network = "tcp"
-		case "tcp", "tcp4", "tcp6":
+			l.Network = c.Mode
+		case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 		default:
-			return c, bad(field+".Network", "%q is not tcp, tcp4 or tcp6", l.Network)
+			return c, bad(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4 or udp6", l.Network)
 		}
 		_, port, err := net.SplitHostPort(l.Addr)
 		if err != nil {
@@ -150,6 +182,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"ReceiveBufferSize", &c.ReceiveBufferSize, DefaultReceiveBufferSize},
 		{"SendQueueSize", &c.SendQueueSize, DefaultSendQueueSize},
 		{"SendQueueBytes", &c.SendQueueBytes, DefaultSendQueueBytes},
+		{"DatagramQueueSize", &c.DatagramQueueSize, DefaultDatagramQueueSize},
 	}
 	for _, p := range positive {
 		switch {
@@ -176,6 +209,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive
+	}
+	switch {
+	case c.HandshakeTimeout == 0:
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	case c.HandshakeTimeout < 0:
+		return c, bad("HandshakeTimeout", "must not be negative, got %v", c.HandshakeTimeout)
 	}
 	if c.IdleTimeout < 0 {
 		return c, bad("IdleTimeout", "must not be negative (0 turns idle clearing off), got %v", c.IdleTimeout)

@@ -18,14 +18,20 @@ import (
 func (srv *Server[T]) serveConn(c net.Conn) {
 	defer srv.wg.Done()
 	srv.tune(c)
+	s := srv.openSession(c)
+	s.run()
+	s.finish()
+}
+
+// openSession makes and registers the session of a connection.
+func (srv *Server[T]) openSession(c net.Conn) *Session[T] {
 	s := newSession(srv, c)
 	srv.sessions.add(s)
 	if srv.State() == StateStopping {
-		// Accepted while a stop was taking its snapshot of the registry.
+		// Opened while a stop was taking its snapshot of the registry.
 		s.Close(CloseServerShutdown)
 	}
-	s.run()
-	s.finish()
+	return s
 }
 
 // tune applies the socket options of the Config. Keep-alive is set by the listener.
@@ -189,7 +195,7 @@ func (s *Session[T]) runFilter(f filter.Filter, data []byte) (req Request, n int
 }
 
 func (s *Session[T]) protocolError(err error) {
-	s.srv.log.Info("protocol error; closing session", "session", s.id, "remote", s.conn.RemoteAddr().String(), "err", err)
+	s.srv.log.Info("protocol error; closing session", "session", s.id, "remote", s.RemoteAddr().String(), "err", err)
 	s.Close(CloseProtocolError)
 }
 
@@ -216,15 +222,19 @@ func (s *Session[T]) recoverHandler() {
 // finish ends the session once reading has stopped: it waits for the writer to flush
 // (bounded by CloseLinger), closes the socket, leaves the registry, then runs Closed.
 func (s *Session[T]) finish() {
-	s.queue.WaitIdle()
-	s.conn.Close()
-	s.queue.Discard()
 	srv := s.srv
+	if s.udp != nil {
+		srv.udp.remove(s)
+	} else {
+		s.queue.WaitIdle()
+		s.conn.Close()
+		s.queue.Discard()
+	}
 	srv.sessions.remove(s)
 	srv.active.Add(-1)
 	reason := s.CloseReason()
 	srv.counters.closes[reason].Add(1)
-	srv.log.Debug("session closed", "session", s.id, "remote", s.conn.RemoteAddr().String(), "reason", reason.String())
+	srv.log.Debug("session closed", "session", s.id, "remote", s.RemoteAddr().String(), "reason", reason.String())
 	if h := srv.h.Closed; h != nil {
 		func() {
 			defer func() {

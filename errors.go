@@ -6,6 +6,8 @@ import "errors"
 var (
 	// ErrServerClosed is returned by Serve after Shutdown or Stop.
 	ErrServerClosed = errors.New("supersocket: server closed")
+	// ErrNotRunning is returned by Connect on a server that is not running.
+	ErrNotRunning = errors.New("supersocket: server not running")
 	// ErrServerRunning is returned by Start on a server that is not stopped.
 	ErrServerRunning = errors.New("supersocket: server already started")
 	// ErrSessionClosed is returned by a send on a session that is closed or closing.

@@ -41,13 +41,16 @@ type Server[T any] struct {
 	state atomic.Int32 // a ServerState
 
 	mu        sync.Mutex     // serialises Start, Shutdown and Stop
-	listeners []net.Listener // bound by Start
-	addrs     []net.Addr
+	runMu     sync.RWMutex   // held for reading while a goroutine is added outside the accept loops
+	listeners []net.Listener // TCP listeners bound by Start
+	udpSocks  []*udpSocket[T]
+	addrs     []net.Addr    // every bound address, in Config.Listeners order
 	quit      chan struct{} // closed when stopping begins: accept and idle loops leave
 	stopped   chan struct{} // closed when a stop has finished: Serve returns
 
 	wg       sync.WaitGroup // every goroutine the server started
 	sessions registry[T]
+	udp      udpTable[T]
 	active   atomic.Int64 // live sessions, counted from accept to close
 	counters counters
 	refusals refusalLog
@@ -92,28 +95,49 @@ func (srv *Server[T]) Start() error {
 		return ErrServerRunning
 	}
 	lc := net.ListenConfig{KeepAlive: srv.cfg.KeepAlive}
-	lns := make([]net.Listener, 0, len(srv.cfg.Listeners))
+	var lns []net.Listener
+	var socks []*udpSocket[T]
+	var addrs []net.Addr
 	for _, l := range srv.cfg.Listeners {
-		ln, err := lc.Listen(context.Background(), l.Network, l.Addr)
+		var addr net.Addr
+		var err error
+		if isUDP(l.Network) {
+			var pc net.PacketConn
+			if pc, err = lc.ListenPacket(context.Background(), l.Network, l.Addr); err == nil {
+				u := &udpSocket[T]{srv: srv, pc: pc.(*net.UDPConn)}
+				u.tune()
+				socks = append(socks, u)
+				addr = pc.LocalAddr()
+			}
+		} else {
+			var ln net.Listener
+			if ln, err = lc.Listen(context.Background(), l.Network, l.Addr); err == nil {
+				lns = append(lns, ln)
+				addr = ln.Addr()
+			}
+		}
 		if err != nil {
 			for _, ln := range lns {
 				ln.Close()
 			}
+			for _, u := range socks {
+				u.pc.Close()
+			}
 			srv.state.Store(int32(StateNotStarted))
 			return fmt.Errorf("supersocket: listen %s %s: %w", l.Network, l.Addr, err)
 		}
-		lns = append(lns, ln)
+		addrs = append(addrs, addr)
 	}
-	srv.listeners = lns
-	srv.addrs = srv.addrs[:0]
-	for _, ln := range lns {
-		srv.addrs = append(srv.addrs, ln.Addr())
-	}
+	srv.listeners, srv.udpSocks, srv.addrs = lns, socks, addrs
 	srv.quit = make(chan struct{})
 	srv.stopped = make(chan struct{})
 	for _, ln := range lns {
 		srv.wg.Add(1)
 		go srv.acceptLoop(ln)
+	}
+	for _, u := range socks {
+		srv.wg.Add(1)
+		go u.readLoop()
 	}
 	if srv.cfg.IdleTimeout > 0 {
 		srv.wg.Add(1)
@@ -167,12 +191,18 @@ func (srv *Server[T]) Stop() error {
 func (srv *Server[T]) stop(ctx context.Context, now bool) error {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if !srv.state.CompareAndSwap(int32(StateRunning), int32(StateStopping)) {
+	srv.runMu.Lock()
+	stopping := srv.state.CompareAndSwap(int32(StateRunning), int32(StateStopping))
+	srv.runMu.Unlock()
+	if !stopping {
 		return nil
 	}
 	close(srv.quit)
 	for _, ln := range srv.listeners {
 		ln.Close()
+	}
+	for _, u := range srv.udpSocks {
+		u.pc.Close()
 	}
 	// A session registered after this snapshot sees StateStopping and closes itself.
 	all := srv.sessions.snapshot(nil)
@@ -198,7 +228,7 @@ func (srv *Server[T]) stop(ctx context.Context, now bool) error {
 		}
 		<-done
 	}
-	srv.listeners, srv.addrs = nil, nil
+	srv.listeners, srv.udpSocks, srv.addrs = nil, nil, nil
 	srv.state.Store(int32(StateNotStarted))
 	close(srv.stopped)
 	srv.log.Info("stopped")

@@ -39,11 +39,13 @@ type Session[T any] struct {
 	// filter's own Switcher choice.
 	filterSet bool
 
-	lastActive atomic.Int64 // unix nanoseconds
+	lastActive atomic.Int64  // unix nanoseconds
 	closed     atomic.Uint32 // 0 while open, then 1 + the CloseReason (set once)
 	done       chan struct{} // closed after the Closed handler returned
 	queue      sendq.Queue
 	wrote      func(int64) // bound once: counts bytes written
+
+	udp *udpPeer[T] // non-nil for a UDP session, whose conn is nil
 }
 
 func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
@@ -64,11 +66,23 @@ func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
 // ID returns the session's ID, unique within the process.
 func (s *Session[T]) ID() string { return s.id }
 
-// RemoteAddr returns the peer's address.
-func (s *Session[T]) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+// RemoteAddr returns the peer's address; for a UDP session, the address its latest
+// datagram came from.
+func (s *Session[T]) RemoteAddr() net.Addr {
+	if s.udp != nil {
+		return net.UDPAddrFromAddrPort(s.udp.route.Load().addr)
+	}
+	return s.conn.RemoteAddr()
+}
 
-// LocalAddr returns the local address the session was accepted on.
-func (s *Session[T]) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+// LocalAddr returns the local address the session was accepted on (for UDP: of the
+// socket its latest datagram came through).
+func (s *Session[T]) LocalAddr() net.Addr {
+	if s.udp != nil {
+		return s.udp.route.Load().sock.pc.LocalAddr()
+	}
+	return s.conn.LocalAddr()
+}
 
 // StartTime returns when the session was accepted.
 func (s *Session[T]) StartTime() time.Time { return s.start }
@@ -99,6 +113,10 @@ func (s *Session[T]) SetFilter(f filter.Filter) {
 // whatever other goroutines send meanwhile. It returns ErrSendQueueFull when the queue
 // holds SendQueueSize messages or SendQueueBytes bytes, and ErrSessionClosed once the
 // session is closing. Safe from any goroutine.
+//
+// For a UDP session, TrySend and Send write parts at once as one datagram to the
+// session's current address: there is no queue, and a full socket buffer drops the
+// datagram in the kernel, as UDP does.
 func (s *Session[T]) TrySend(parts ...[]byte) error {
 	return s.send(parts, -1)
 }
@@ -113,6 +131,9 @@ func (s *Session[T]) Send(parts ...[]byte) error {
 }
 
 func (s *Session[T]) send(parts [][]byte, wait time.Duration) error {
+	if s.udp != nil {
+		return s.sendUDP(parts)
+	}
 	var start bool
 	var err error
 	if wait > 0 {
@@ -167,9 +188,16 @@ func (s *Session[T]) Close(reason CloseReason) {
 	if !s.closed.CompareAndSwap(0, 1+uint32(reason)) {
 		return
 	}
+	if s.udp != nil {
+		close(s.udp.quit)
+		return
+	}
 	linger := s.srv.cfg.CloseLinger
 	if linger < 0 {
-		s.queue.Close()
+		if s.queue.Close() {
+			// End a write in progress too, or a peer that never reads holds the session.
+			s.conn.SetWriteDeadline(aLongTimeAgo)
+		}
 		s.queue.Discard()
 	} else if s.queue.Close() {
 		s.conn.SetWriteDeadline(time.Now().Add(linger))
@@ -182,6 +210,9 @@ func (s *Session[T]) Close(reason CloseReason) {
 // also ends a write in progress.
 func (s *Session[T]) abort(reason CloseReason) {
 	s.Close(reason)
+	if s.udp != nil {
+		return
+	}
 	s.queue.Discard()
 	s.conn.Close()
 }

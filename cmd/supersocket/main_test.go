@@ -176,6 +176,31 @@ func TestEchoApp(t *testing.T) {
 	}
 }
 
+// TestEchoAppUDP is the "as a new user would try it": 5-byte-header datagrams
+// echoed back to their sender.
+func TestEchoAppUDP(t *testing.T) {
+	addr, _ := start(t, "serve", "-app", "echo", "-mode", "udp", "-addr", "127.0.0.1:0")
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, body := range []string{"", "hello over udp", strings.Repeat("u", 1000)} {
+		c.Write(echoPacket(uint16(7+i), body))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got := make([]byte, 2048)
+		n, err := c.Read(got)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		want := echoPacket(uint16(7+i), body)
+		want[4] = 0
+		if !bytes.Equal(got[:n], want) {
+			t.Fatalf("packet %d: got % x, want % x", i, got[:n], want)
+		}
+	}
+}
+
 func TestBadFlagsExit2(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -184,6 +209,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"serve", "-max-connections", "-1"}, "-max-connections"},
 		{[]string{"serve", "-max-request-length", "abc"}, "max-request-length"},
 		{[]string{"serve", "-app", "nope"}, "unknown app"},
+		{[]string{"serve", "-mode", "sctp"}, "-mode"},
 		{[]string{"serve", "-log-level", "loud"}, "-log-level"},
 		{[]string{"serve", "-addr", "no-port"}, "-addr"},
 		{[]string{"serve", "-idle-timeout", "-1s"}, "-idle-timeout"},

@@ -28,6 +28,7 @@ func newServeFlagSet(f *serveFlags, stderr io.Writer) *flag.FlagSet {
 	c := &f.cfg
 	fs.StringVar(&f.app, "app", "commandline", "app to serve: "+strings.Join(apps.Names(), ", "))
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:2012", "address(es) to listen on, host:port, comma-separated")
+	fs.StringVar(&c.Mode, "mode", "tcp", "transport: tcp or udp (udp: one request per datagram, replies to the sender)")
 	fs.StringVar(&c.Name, "name", "", "server name in logs (default: the app's name)")
 	fs.IntVar(&c.MaxConnections, "max-connections", supersocket.DefaultMaxConnections, "most live sessions; more are refused at accept")
 	fs.IntVar(&c.MaxRequestLength, "max-request-length", supersocket.DefaultMaxRequestLength, "largest request in `bytes`; longer closes the session (ProtocolError)")
@@ -49,6 +50,7 @@ func newServeFlagSet(f *serveFlags, stderr io.Writer) *flag.FlagSet {
 
 // flagOf names the flag behind a Config field, for error messages.
 var flagOf = map[string]string{
+	"Mode":              "-mode",
 	"MaxConnections":    "-max-connections",
 	"MaxRequestLength":  "-max-request-length",
 	"ReceiveBufferSize": "-receive-buffer-size",
