@@ -9,10 +9,13 @@ import (
 // acceptLoop accepts on one listener until the server stops. A session's own work starts
 // on its goroutine; the accept path only counts, filters and refuses, so a slow client
 // cannot stall accepting.
-func (srv *Server[T]) acceptLoop(ln net.Listener) {
+func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener) {
 	defer srv.wg.Done()
 	var backoff time.Duration
 	for {
+		if srv.acceptRate != nil && !srv.acceptRate.wait(srv.quit) {
+			return
+		}
 		c, err := ln.Accept()
 		if err != nil {
 			select {
@@ -36,37 +39,14 @@ func (srv *Server[T]) acceptLoop(ln net.Listener) {
 		}
 		backoff = 0
 		srv.counters.accepted.Add(1)
-		if why := srv.admit(c.RemoteAddr()); why != nil {
+		ip, why := srv.admit(c.RemoteAddr(), false)
+		if why != nil {
 			srv.refuse(c, why)
 			continue
 		}
 		srv.wg.Add(1)
-		go srv.serveConn(c)
+		go srv.serveConn(c, lt, ip)
 	}
-}
-
-// admit decides, before any session exists, whether a connection may become one. On
-// success it has counted the connection in active.
-func (srv *Server[T]) admit(remote net.Addr) (why error) {
-	if allow := srv.cfg.AllowConnect; allow != nil {
-		ok := false
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					srv.log.Error("AllowConnect panicked; refusing", "remote", remote.String(), "panic", p)
-				}
-			}()
-			ok = allow(remote)
-		}()
-		if !ok {
-			return ErrConnectionNotAllowed
-		}
-	}
-	if srv.active.Add(1) > int64(srv.cfg.MaxConnections) {
-		srv.active.Add(-1)
-		return ErrMaxConnections
-	}
-	return nil
 }
 
 // refuse closes a connection that never became a session: it is counted, logged and told

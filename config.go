@@ -42,10 +42,12 @@ type Config struct {
 	// accepted only into an empty queue. Default 1 MiB.
 	SendQueueBytes int
 	// SendTimeout is how long Send waits for room in a full queue before ErrSendTimeout.
-	// Default 5s; negative: Send does not wait (it behaves like TrySend).
+	// Default 5s; negative: Send does not wait, a message that does not fit is dropped
+	// (ErrSendQueueFull).
 	SendTimeout time.Duration
-	// CloseOnSendTimeout closes a session with CloseTimeOut when its Send times out;
-	// false keeps the session and leaves the decision to the caller.
+	// CloseOnSendTimeout closes, with CloseTimeOut, a session whose Send failed for a
+	// full queue (after waiting SendTimeout, or at once when SendTimeout is negative);
+	// false keeps the session and leaves the decision to the caller. See Session.Send.
 	CloseOnSendTimeout bool
 	// CloseLinger bounds how long a closing session may spend flushing bytes queued before
 	// Close. Default 5s; negative: queued bytes are dropped at Close.
@@ -54,12 +56,30 @@ type Config struct {
 	// IdleTimeout closes a session with CloseTimeOut when it has neither completed a
 	// request nor sent bytes for this long. 0 (the default) turns idle clearing off.
 	IdleTimeout time.Duration
-	// IdleCheckInterval is how often sessions are checked for idleness; a session is closed
-	// within one interval of its deadline. Default IdleTimeout/4, between 10ms and 1s.
+	// IdleCheckInterval is how often sessions are checked against IdleTimeout and
+	// FirstRequestTimeout; a session is closed within one interval of its deadline.
+	// Default a quarter of the shorter timeout, between 10ms and 1s.
 	IdleCheckInterval time.Duration
 
-	// HandshakeTimeout bounds a TLS handshake: Connect's with WithTLS. Default 10s.
+	// HandshakeTimeout bounds a TLS handshake: a TLS listener's, StartTLS's and
+	// Connect's with WithTLS. Default 10s.
 	HandshakeTimeout time.Duration
+	// FirstRequestTimeout closes, with CloseTimeOut, a session that has not completed a
+	// request this long after it was accepted: a slowloris client that trickles bytes, or
+	// holds a connection open without a word, is cut off even when IdleTimeout is off.
+	// 0 (the default) turns it off, since server-push protocols let clients stay silent.
+	FirstRequestTimeout time.Duration
+
+	// MaxConnectionsPerIP caps the live sessions of one remote IP address; more are refused
+	// like connections past MaxConnections (ErrTooManyFromIP). 0 (the default): no cap,
+	// since many clients can share an address behind NAT.
+	MaxConnectionsPerIP int
+	// AcceptRate limits how many connections per second the listeners accept, with bursts
+	// of AcceptBurst (default: AcceptRate rounded up). Connections beyond it wait in the
+	// kernel's backlog rather than being refused. 0 (the default): no limit.
+	AcceptRate float64
+	// AcceptBurst is the accept rate limiter's bucket size.
+	AcceptBurst int
 
 	// KeepAlive is the TCP keep-alive period. Default 15s; negative turns it off.
 	KeepAlive time.Duration
@@ -104,6 +124,10 @@ type ListenerConfig struct {
 	Network string
 	// Addr is host:port; port 0 picks a free port (see Server.Addrs).
 	Addr string
+	// TLS, when set, serves TLS on this TCP listener: the handshake runs on the
+	// session's goroutine, off the accept path, bounded by HandshakeTimeout, and a failed
+	// handshake creates no session.
+	TLS *TLSConfig
 }
 
 // Defaults.
@@ -168,6 +192,9 @@ func (c Config) withDefaults() (Config, error) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return c, bad(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
 		}
+		if l.TLS != nil && isUDP(l.Network) {
+			return c, bad(field+".TLS", "TLS needs a TCP listener, not %s", l.Network)
+		}
 	}
 	if c.Filter == nil {
 		c.Filter = filter.CommandLine()
@@ -216,14 +243,32 @@ func (c Config) withDefaults() (Config, error) {
 	case c.HandshakeTimeout < 0:
 		return c, bad("HandshakeTimeout", "must not be negative, got %v", c.HandshakeTimeout)
 	}
+	if c.FirstRequestTimeout < 0 {
+		return c, bad("FirstRequestTimeout", "must not be negative (0 turns it off), got %v", c.FirstRequestTimeout)
+	}
+	if c.MaxConnectionsPerIP < 0 {
+		return c, bad("MaxConnectionsPerIP", "must not be negative (0: no cap), got %d", c.MaxConnectionsPerIP)
+	}
+	switch {
+	case c.AcceptRate < 0:
+		return c, bad("AcceptRate", "must not be negative (0: no limit), got %v", c.AcceptRate)
+	case c.AcceptBurst < 0:
+		return c, bad("AcceptBurst", "must not be negative, got %d", c.AcceptBurst)
+	case c.AcceptRate > 0 && c.AcceptBurst == 0:
+		c.AcceptBurst = max(1, int(c.AcceptRate+0.999))
+	}
 	if c.IdleTimeout < 0 {
 		return c, bad("IdleTimeout", "must not be negative (0 turns idle clearing off), got %v", c.IdleTimeout)
 	}
 	switch {
 	case c.IdleCheckInterval < 0:
 		return c, bad("IdleCheckInterval", "must not be negative, got %v", c.IdleCheckInterval)
-	case c.IdleCheckInterval == 0 && c.IdleTimeout > 0:
-		c.IdleCheckInterval = min(max(c.IdleTimeout/4, 10*time.Millisecond), time.Second)
+	case c.IdleCheckInterval == 0 && (c.IdleTimeout > 0 || c.FirstRequestTimeout > 0):
+		shortest := c.IdleTimeout
+		if shortest == 0 || c.FirstRequestTimeout > 0 && c.FirstRequestTimeout < shortest {
+			shortest = c.FirstRequestTimeout
+		}
+		c.IdleCheckInterval = min(max(shortest/4, 10*time.Millisecond), time.Second)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -1,10 +1,12 @@
 package supersocket
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -15,17 +17,34 @@ import (
 
 // serveConn is a session's goroutine: every handler of the session runs here, which is
 // what keeps them ordered and never concurrent (see the package documentation).
-func (srv *Server[T]) serveConn(c net.Conn) {
+func (srv *Server[T]) serveConn(c net.Conn, lt *tlsListener, ip netip.Addr) {
 	defer srv.wg.Done()
 	srv.tune(c)
-	s := srv.openSession(c)
+	var tc *tls.Conn
+	if lt != nil {
+		var err error
+		if tc, err = srv.handshake(c, lt.outer); err != nil {
+			c.Close()
+			srv.release(ip)
+			srv.counters.handshakeFailures.Add(1)
+			srv.log.Debug("tls handshake failed; no session", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+	}
+	s := srv.openSession(c, tc, ip)
 	s.run()
 	s.finish()
 }
 
-// openSession makes and registers the session of a connection.
-func (srv *Server[T]) openSession(c net.Conn) *Session[T] {
+// openSession makes and registers the session of a connection; tc is its TLS layer, if
+// any, over c.
+func (srv *Server[T]) openSession(c net.Conn, tc *tls.Conn, ip netip.Addr) *Session[T] {
 	s := newSession(srv, c)
+	s.ip = ip
+	if tc != nil {
+		s.stream = tc
+		s.tlsConn.Store(tc)
+	}
 	srv.sessions.add(s)
 	if srv.State() == StateStopping {
 		// Opened while a stop was taking its snapshot of the registry.
@@ -67,12 +86,12 @@ func (s *Session[T]) run() {
 	if h := s.srv.h.Connected; h != nil && s.closed.Load() == 0 {
 		s.call(func() { h(s) })
 	}
-	rd := netread.New(s.conn)
+	s.rd = netread.New(s.stream)
 	var pending []byte
 	for s.closed.Load() == 0 {
 		before := len(pending)
 		var err error
-		pending, err = rd.Read(pending, cfg.ReceiveBufferSize)
+		pending, err = s.rd.Read(pending, cfg.ReceiveBufferSize)
 		if n := len(pending) - before; n > 0 {
 			s.srv.counters.bytesIn.Add(uint64(n))
 			pending = s.process(pending)
@@ -157,9 +176,23 @@ func (s *Session[T]) process(buf []byte) []byte {
 			}
 		}
 		data = data[n:]
+		if s.upgrade != nil && s.closed.Load() == 0 {
+			// StartTLS: the rest of the stream is TLS, bytes already received included.
+			err := s.upgradeTLS(data)
+			pool.Put(buf)
+			if err != nil {
+				s.srv.log.Info("starttls failed; closing session", "session", s.id, "err", err)
+				s.Close(CloseSocketError)
+				return nil
+			}
+			s.rd = netread.New(s.stream)
+			s.lastActive.Store(time.Now().UnixNano())
+			return nil
+		}
 	}
 	if handled {
 		s.lastActive.Store(time.Now().UnixNano())
+		s.served.Store(true)
 	}
 	if len(data) == 0 || s.closed.Load() != 0 {
 		pool.Put(buf)
@@ -227,11 +260,14 @@ func (s *Session[T]) finish() {
 		srv.udp.remove(s)
 	} else {
 		s.queue.WaitIdle()
+		if s.stream != s.conn {
+			s.stream.Close() // TLS: close_notify, bounded by the write deadline
+		}
 		s.conn.Close()
 		s.queue.Discard()
 	}
 	srv.sessions.remove(s)
-	srv.active.Add(-1)
+	srv.release(s.ip)
 	reason := s.CloseReason()
 	srv.counters.closes[reason].Add(1)
 	srv.log.Debug("session closed", "session", s.id, "remote", s.RemoteAddr().String(), "reason", reason.String())

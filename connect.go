@@ -73,8 +73,10 @@ func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectO
 		return nil, fmt.Errorf("supersocket: connect: %w", err)
 	}
 	srv.tune(c)
+	raw := c
+	var tc *tls.Conn
 	if o.tls != nil {
-		tc := tls.Client(c, o.tls)
+		tc = tls.Client(c, o.tls)
 		hctx, cancel := context.WithTimeout(ctx, srv.cfg.HandshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
@@ -82,19 +84,18 @@ func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectO
 			c.Close()
 			return nil, fmt.Errorf("supersocket: connect: tls handshake with %s: %w", addr, err)
 		}
-		c = tc
 	}
-	if srv.active.Add(1) > int64(srv.cfg.MaxConnections) {
-		srv.active.Add(-1)
+	ip, why := srv.admit(c.RemoteAddr(), true)
+	if why != nil {
 		c.Close()
-		return nil, ErrMaxConnections
+		return nil, why
 	}
 	if !srv.addWorker() {
-		srv.active.Add(-1)
+		srv.release(ip)
 		c.Close()
 		return nil, ErrNotRunning
 	}
-	s := srv.openSession(c)
+	s := srv.openSession(raw, tc, ip)
 	go func() {
 		defer srv.wg.Done()
 		s.run()

@@ -23,6 +23,8 @@ var (
 var (
 	// ErrMaxConnections: the server already holds MaxConnections sessions.
 	ErrMaxConnections = errors.New("supersocket: connection refused: MaxConnections reached")
+	// ErrTooManyFromIP: the remote IP already holds MaxConnectionsPerIP sessions.
+	ErrTooManyFromIP = errors.New("supersocket: connection refused: MaxConnectionsPerIP reached")
 	// ErrConnectionNotAllowed: Config.AllowConnect refused the remote address.
 	ErrConnectionNotAllowed = errors.New("supersocket: connection refused by AllowConnect")
 )

@@ -2,8 +2,8 @@ package supersocket
 
 import "time"
 
-// clearIdle closes, with CloseTimeOut, every session idle past IdleTimeout, checking every
-// IdleCheckInterval. Unlike SuperSocketLite it works whatever the log level, and it reads
+// clearIdle closes, with CloseTimeOut, every session idle past IdleTimeout, or still
+// without a request past FirstRequestTimeout, checking every IdleCheckInterval. Unlike SuperSocketLite it works whatever the log level, and it reads
 // the live registry, not a stale snapshot.
 func (srv *Server[T]) clearIdle(quit <-chan struct{}) {
 	defer srv.wg.Done()
@@ -15,11 +15,16 @@ func (srv *Server[T]) clearIdle(quit <-chan struct{}) {
 		case <-quit:
 			return
 		case now := <-tick.C:
-			deadline := now.Add(-srv.cfg.IdleTimeout).UnixNano()
+			idle, first := srv.cfg.IdleTimeout, srv.cfg.FirstRequestTimeout
+			idleDeadline := now.Add(-idle).UnixNano()
 			all = srv.sessions.snapshot(all[:0])
 			for _, s := range all {
-				if s.lastActive.Load() <= deadline {
+				switch {
+				case idle > 0 && s.lastActive.Load() <= idleDeadline:
 					srv.log.Debug("closing idle session", "session", s.id, "idle", now.Sub(s.LastActive()))
+					s.Close(CloseTimeOut)
+				case first > 0 && !s.served.Load() && now.Sub(s.start) >= first:
+					srv.log.Debug("closing session without a first request", "session", s.id, "age", now.Sub(s.start))
 					s.Close(CloseTimeOut)
 				}
 			}

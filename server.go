@@ -48,7 +48,12 @@ type Server[T any] struct {
 	quit      chan struct{} // closed when stopping begins: accept and idle loops leave
 	stopped   chan struct{} // closed when a stop has finished: Serve returns
 
-	wg       sync.WaitGroup // every goroutine the server started
+	wg         sync.WaitGroup // every goroutine the server started
+	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
+	pending    sync.Map       // net.Conn → struct{}: TLS handshakes in progress
+	perIP      ipCounts
+	acceptRate *tokenBucket // nil: no limit
+
 	sessions registry[T]
 	udp      udpTable[T]
 	active   atomic.Int64 // live sessions, counted from accept to close
@@ -68,6 +73,18 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	}
 	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name)}
 	srv.stopped = make(chan struct{})
+	srv.tls = make([]*tlsListener, len(c.Listeners))
+	for i, l := range c.Listeners {
+		if l.TLS == nil {
+			continue
+		}
+		if srv.tls[i], err = newTLSListener(*l.TLS, fmt.Sprintf("Listeners[%d].TLS", i)); err != nil {
+			return nil, err
+		}
+	}
+	if c.AcceptRate > 0 {
+		srv.acceptRate = newTokenBucket(c.AcceptRate, c.AcceptBurst)
+	}
 	return srv, nil
 }
 
@@ -96,9 +113,10 @@ func (srv *Server[T]) Start() error {
 	}
 	lc := net.ListenConfig{KeepAlive: srv.cfg.KeepAlive}
 	var lns []net.Listener
+	var lnTLS []*tlsListener
 	var socks []*udpSocket[T]
 	var addrs []net.Addr
-	for _, l := range srv.cfg.Listeners {
+	for i, l := range srv.cfg.Listeners {
 		var addr net.Addr
 		var err error
 		if isUDP(l.Network) {
@@ -113,6 +131,7 @@ func (srv *Server[T]) Start() error {
 			var ln net.Listener
 			if ln, err = lc.Listen(context.Background(), l.Network, l.Addr); err == nil {
 				lns = append(lns, ln)
+				lnTLS = append(lnTLS, srv.tls[i])
 				addr = ln.Addr()
 			}
 		}
@@ -131,15 +150,15 @@ func (srv *Server[T]) Start() error {
 	srv.listeners, srv.udpSocks, srv.addrs = lns, socks, addrs
 	srv.quit = make(chan struct{})
 	srv.stopped = make(chan struct{})
-	for _, ln := range lns {
+	for i, ln := range lns {
 		srv.wg.Add(1)
-		go srv.acceptLoop(ln)
+		go srv.acceptLoop(ln, lnTLS[i])
 	}
 	for _, u := range socks {
 		srv.wg.Add(1)
 		go u.readLoop()
 	}
-	if srv.cfg.IdleTimeout > 0 {
+	if srv.cfg.IdleTimeout > 0 || srv.cfg.FirstRequestTimeout > 0 {
 		srv.wg.Add(1)
 		go srv.clearIdle(srv.quit)
 	}
@@ -204,6 +223,10 @@ func (srv *Server[T]) stop(ctx context.Context, now bool) error {
 	for _, u := range srv.udpSocks {
 		u.pc.Close()
 	}
+	srv.pending.Range(func(c, _ any) bool {
+		c.(net.Conn).Close() // a TLS handshake in progress: no session exists yet
+		return true
+	})
 	// A session registered after this snapshot sees StateStopping and closes itself.
 	all := srv.sessions.snapshot(nil)
 	for _, s := range all {

@@ -1,12 +1,15 @@
 package supersocket
 
 import (
+	"crypto/tls"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/netread"
 	"github.com/supersocket-go/supersocket/internal/sendq"
 )
 
@@ -31,15 +34,23 @@ var aLongTimeAgo = time.Unix(1, 0)
 type Session[T any] struct {
 	id     string
 	srv    *Server[T]
-	conn   net.Conn
-	start  time.Time
-	data   T
-	filter filter.Filter // used by the session's goroutine only
+	conn   net.Conn // the socket: addresses, deadlines, close
+	stream net.Conn // what requests are read from and replies written to: conn, or TLS over it
+	rd     *netread.Reader
+	ip     netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
+	// tlsConn is the session's TLS layer once it has one; upgrade is a StartTLS pending
+	// until the current handler returns.
+	tlsConn atomic.Pointer[tls.Conn]
+	upgrade *tls.Config
+	start   time.Time
+	data    T
+	filter  filter.Filter // used by the session's goroutine only
 	// filterSet records a SetFilter during the current request, which overrides the
 	// filter's own Switcher choice.
 	filterSet bool
 
 	lastActive atomic.Int64  // unix nanoseconds
+	served     atomic.Bool   // a request has been handled (FirstRequestTimeout)
 	closed     atomic.Uint32 // 0 while open, then 1 + the CloseReason (set once)
 	done       chan struct{} // closed after the Closed handler returned
 	queue      sendq.Queue
@@ -51,11 +62,12 @@ type Session[T any] struct {
 func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
 	now := time.Now()
 	s := &Session[T]{
-		id:    strconv.FormatUint(lastSessionID.Add(1), 10),
-		srv:   srv,
-		conn:  c,
-		start: now,
-		done:  make(chan struct{}),
+		id:     strconv.FormatUint(lastSessionID.Add(1), 10),
+		srv:    srv,
+		conn:   c,
+		stream: c,
+		start:  now,
+		done:   make(chan struct{}),
 	}
 	s.lastActive.Store(now.UnixNano())
 	s.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes)
@@ -118,19 +130,27 @@ func (s *Session[T]) SetFilter(f filter.Filter) {
 // session's current address: there is no queue, and a full socket buffer drops the
 // datagram in the kernel, as UDP does.
 func (s *Session[T]) TrySend(parts ...[]byte) error {
-	return s.send(parts, -1)
+	return s.send(parts, -1, false)
 }
 
 // Send is TrySend that, while the queue is full, waits up to SendTimeout for room,
-// parked (it never spins), then returns ErrSendTimeout; with CloseOnSendTimeout set, the
-// session is then closed with CloseTimeOut. It returns ErrSessionClosed if the session
-// closes while it waits. Like TrySend it copies parts before returning. Safe from any
-// goroutine.
+// parked (it never spins), then returns ErrSendTimeout. What a full queue does to the
+// session is the server's back-pressure policy:
+//
+//	SendTimeout > 0, CloseOnSendTimeout false: wait, then ErrSendTimeout; the session stays
+//	SendTimeout > 0, CloseOnSendTimeout true:  wait, then close with CloseTimeOut
+//	SendTimeout < 0, CloseOnSendTimeout false: drop: ErrSendQueueFull at once
+//	SendTimeout < 0, CloseOnSendTimeout true:  close with CloseTimeOut at once
+//
+// It returns ErrSessionClosed if the session closes while it waits. Like TrySend it
+// copies parts before returning. Safe from any goroutine.
 func (s *Session[T]) Send(parts ...[]byte) error {
-	return s.send(parts, s.srv.cfg.SendTimeout)
+	return s.send(parts, s.srv.cfg.SendTimeout, true)
 }
 
-func (s *Session[T]) send(parts [][]byte, wait time.Duration) error {
+// send queues parts, waiting up to wait for room; policy says whether the server's
+// full-queue policy applies (Send) or the caller only probes (TrySend, Broadcast).
+func (s *Session[T]) send(parts [][]byte, wait time.Duration, policy bool) error {
 	if s.udp != nil {
 		return s.sendUDP(parts)
 	}
@@ -158,6 +178,9 @@ func (s *Session[T]) send(parts [][]byte, wait time.Duration) error {
 		return ErrSendTimeout
 	default:
 		s.srv.counters.sendQueueFull.Add(1)
+		if policy && s.srv.cfg.CloseOnSendTimeout {
+			s.Close(CloseTimeOut)
+		}
 		return ErrSendQueueFull
 	}
 }
@@ -166,7 +189,7 @@ func (s *Session[T]) send(parts [][]byte, wait time.Duration) error {
 // idle session holds no writer goroutine.
 func (s *Session[T]) writeLoop() {
 	defer s.srv.wg.Done()
-	if err := s.queue.Drain(s.conn, s.wrote); err != nil {
+	if err := s.queue.Drain(s.stream, s.wrote); err != nil {
 		if s.closed.Load() == 0 {
 			s.srv.log.Debug("write failed", "session", s.id, "err", err)
 		}

@@ -12,6 +12,9 @@ type Stats struct {
 	BytesIn       uint64 // bytes read from sessions
 	BytesOut      uint64 // bytes written to sessions
 	SendQueueFull uint64 // sends refused or timed out because a queue was full
+	// HandshakeFailures counts TLS handshakes that failed or timed out (no session was
+	// created for them).
+	HandshakeFailures uint64
 	// DatagramsDropped counts UDP datagrams dropped: a session's inbox was full, or
 	// UDPSessionKey found no ID.
 	DatagramsDropped uint64
@@ -21,22 +24,23 @@ type Stats struct {
 
 // counters is the live form of Stats.
 type counters struct {
-	accepted, refused, requests, bytesIn, bytesOut, sendQueueFull, datagramsDropped atomic.Uint64
-	closes                                                                          [numCloseReasons]atomic.Uint64
+	accepted, refused, requests, bytesIn, bytesOut, sendQueueFull, datagramsDropped, handshakeFailures atomic.Uint64
+	closes                                                                                             [numCloseReasons]atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters. Safe from any goroutine.
 func (srv *Server[T]) Stats() Stats {
 	c := &srv.counters
 	st := Stats{
-		Sessions:         srv.active.Load(),
-		Accepted:         c.accepted.Load(),
-		Refused:          c.refused.Load(),
-		Requests:         c.requests.Load(),
-		BytesIn:          c.bytesIn.Load(),
-		BytesOut:         c.bytesOut.Load(),
-		SendQueueFull:    c.sendQueueFull.Load(),
-		DatagramsDropped: c.datagramsDropped.Load(),
+		Sessions:          srv.active.Load(),
+		Accepted:          c.accepted.Load(),
+		Refused:           c.refused.Load(),
+		Requests:          c.requests.Load(),
+		BytesIn:           c.bytesIn.Load(),
+		BytesOut:          c.bytesOut.Load(),
+		SendQueueFull:     c.sendQueueFull.Load(),
+		DatagramsDropped:  c.datagramsDropped.Load(),
+		HandshakeFailures: c.handshakeFailures.Load(),
 	}
 	for i := range c.closes {
 		st.Closes[i] = c.closes[i].Load()

@@ -156,19 +156,18 @@ func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []b
 		return s
 	}
 	remote := net.UDPAddrFromAddrPort(from)
-	if outbound {
-		if srv.active.Add(1) > int64(srv.cfg.MaxConnections) {
-			srv.active.Add(-1)
-			return nil
-		}
-	} else {
+	if !outbound {
 		srv.counters.accepted.Add(1)
-		if why := srv.admit(remote); why != nil {
+	}
+	ip, why := srv.admit(remote, outbound)
+	if why != nil {
+		if !outbound {
 			srv.refused(remote, why)
-			return nil
 		}
+		return nil
 	}
 	s = newSession(srv, nil)
+	s.ip = ip
 	s.udp = &udpPeer[T]{
 		inbox: make(chan []byte, srv.cfg.DatagramQueueSize),
 		quit:  make(chan struct{}),

@@ -8,14 +8,15 @@ import (
 )
 
 // HTTPHeader returns a Factory of filters for HTTP-style requests: a header block ended by
-// a blank line, then an optional body sized by Content-Length. It is SuperSocket's
-// HttpReceiveFilterBase with the body rule built in.
+// an empty line ("\r\n\r\n"), then an optional body sized by Content-Length. It is
+// SuperSocket's HttpReceiveFilterBase with the body rule built in.
 //
 // Key is the first word of the request line (the method, case kept, interned per filter).
 // Header is the block without its final "\r\n\r\n": the request line and the fields, to be
 // parsed with [ParseHeader] when needed. If the block has a Content-Length field (name
 // matched case-insensitively), Body is that many bytes after the blank line; otherwise Body
-// is empty. Frame is everything. The filter itself allocates nothing.
+// is empty. Frame is everything. Once a stream's methods are interned, the filter
+// allocates nothing.
 //
 // Limits and errors: the header block with its blank line may be at most the factory's
 // limit, else ErrTooLarge once that many bytes are buffered; header, blank line and body
@@ -52,13 +53,13 @@ func (f *httpFilter) Filter(data []byte) (Request, int, error) {
 			return Request{}, 0, err
 		}
 		header := data[:end-4]
-		bodyLen, err := contentLength(header, f.limit)
+		bodyLen, declared, err := contentLength(header, f.limit)
 		if err != nil {
 			return Request{}, 0, err
 		}
 		if bodyLen > f.limit-end {
-			return Request{}, 0, fmt.Errorf("%w: %d-byte header block declares Content-Length %d, over the limit of %d bytes per request",
-				ErrTooLarge, end, bodyLen, f.limit)
+			return Request{}, 0, fmt.Errorf("%w: %d-byte header block declares Content-Length %s, over the limit of %d bytes per request",
+				ErrTooLarge, end, declared, f.limit)
 		}
 		f.headerLen, f.total, f.key = len(header), end+bodyLen, f.keys.intern(method(header))
 	}
@@ -105,18 +106,19 @@ func trimOWS(b []byte) []byte {
 }
 
 // contentLength finds the Content-Length fields of a header block (request line first)
-// and returns their value, 0 if there is none. Values over limit are reported as limit+1,
-// which is enough to refuse them and cannot overflow. It does not allocate.
-func contentLength(header []byte, limit int) (int, error) {
+// and returns their value, 0 if there is none, and the value as written, for messages.
+// Values over limit are reported as limit+1, which is enough to refuse them and cannot
+// overflow. It does not allocate.
+func contentLength(header []byte, limit int) (n int, declared []byte, err error) {
 	const name = "Content-Length"
 	_, rest := nextLine(header) // the request line
-	n, found, inCL := 0, false, false
+	found, inCL := false, false
 	for len(rest) > 0 {
 		var line []byte
 		line, rest = nextLine(rest)
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
 			if inCL {
-				return 0, fmt.Errorf("%w: Content-Length folded over lines", ErrMalformed)
+				return 0, nil, fmt.Errorf("%w: Content-Length folded over lines", ErrMalformed)
 			}
 			continue
 		}
@@ -128,21 +130,22 @@ func contentLength(header []byte, limit int) (int, error) {
 		field := line[:colon]
 		if !bytes.EqualFold(field, []byte(name)) {
 			if bytes.EqualFold(bytes.TrimRight(field, " \t"), []byte(name)) {
-				return 0, fmt.Errorf("%w: whitespace between Content-Length and its colon", ErrMalformed)
+				return 0, nil, fmt.Errorf("%w: whitespace between Content-Length and its colon", ErrMalformed)
 			}
 			continue
 		}
 		inCL = true
-		v, err := parseLength(trimOWS(line[colon+1:]), limit)
+		raw := trimOWS(line[colon+1:])
+		v, err := parseLength(raw, limit)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if found && v != n {
-			return 0, fmt.Errorf("%w: conflicting Content-Length fields", ErrMalformed)
+			return 0, nil, fmt.Errorf("%w: conflicting Content-Length fields %s and %s", ErrMalformed, declared, raw)
 		}
-		n, found = v, true
+		n, declared, found = v, raw, true
 	}
-	return n, nil
+	return n, declared, nil
 }
 
 // parseLength parses a non-negative decimal, saturating at limit+1.

@@ -37,6 +37,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "bench":
+		return bench(ctx, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
 		return exitOK
@@ -51,6 +53,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   supersocket                 serve the commandline app on 127.0.0.1:2012
   supersocket serve [flags]   serve one app; "supersocket serve -h" lists the flags
+  supersocket bench [flags]   load-test an echo server; "supersocket bench -h" lists the flags
   supersocket help            this text
 `)
 }
@@ -78,5 +81,31 @@ func signalled(parent context.Context) (context.Context, <-chan os.Signal, func(
 	return ctx, again, func() {
 		signal.Stop(sigs)
 		cancel()
+	}
+}
+
+// reloadOnHangup reloads the server's TLS certificates on every SIGHUP, until the returned
+// function is called.
+func reloadOnHangup(srv interface{ ReloadTLS() error }, log interface {
+	Error(string, ...any)
+}) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := srv.ReloadTLS(); err != nil {
+					log.Error("tls reload failed; keeping the current certificates", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }

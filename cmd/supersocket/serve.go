@@ -16,10 +16,14 @@ import (
 
 // serveFlags are the flags of "serve": Config's fields in kebab-case.
 type serveFlags struct {
-	app      string
-	addr     string
-	logLevel string
-	cfg      supersocket.Config
+	app       string
+	addr      string
+	logLevel  string
+	tlsCert   string
+	tlsKey    string
+	tlsCA     string
+	tlsClient string
+	cfg       supersocket.Config
 }
 
 func newServeFlagSet(f *serveFlags, stderr io.Writer) *flag.FlagSet {
@@ -44,22 +48,45 @@ func newServeFlagSet(f *serveFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.Nagle, "nagle", false, "turn Nagle's algorithm on (TCP_NODELAY off)")
 	fs.IntVar(&c.SocketReadBuffer, "socket-read-buffer", 0, "SO_RCVBUF in `bytes`; 0 = OS default")
 	fs.IntVar(&c.SocketWriteBuffer, "socket-write-buffer", 0, "SO_SNDBUF in `bytes`; 0 = OS default")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file`: serve TLS on every TCP listener (reloaded on SIGHUP)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` for -tls-cert")
+	fs.StringVar(&f.tlsCA, "tls-client-ca", "", "PEM `file` of CAs for client certificates (mTLS; reloaded on SIGHUP)")
+	fs.StringVar(&f.tlsClient, "tls-client-auth", "", "client certificates: none, optional or required (default: required with -tls-client-ca)")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", supersocket.DefaultHandshakeTimeout, "TLS handshake bound")
+	fs.DurationVar(&c.FirstRequestTimeout, "first-request-timeout", 0, "close sessions without a complete request this long after connecting (TimeOut); 0 = off")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most live sessions per remote IP; 0 = no cap")
+	fs.Float64Var(&c.AcceptRate, "accept-rate", 0, "most connections accepted per second; 0 = no limit")
+	fs.IntVar(&c.AcceptBurst, "accept-burst", 0, "accept rate limiter burst (default: the rate)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs
 }
 
 // flagOf names the flag behind a Config field, for error messages.
 var flagOf = map[string]string{
-	"Mode":              "-mode",
-	"MaxConnections":    "-max-connections",
-	"MaxRequestLength":  "-max-request-length",
-	"ReceiveBufferSize": "-receive-buffer-size",
-	"SendQueueSize":     "-send-queue-size",
-	"SendQueueBytes":    "-send-queue-bytes",
-	"IdleTimeout":       "-idle-timeout",
-	"IdleCheckInterval": "-idle-check-interval",
-	"SocketReadBuffer":  "-socket-read-buffer",
-	"SocketWriteBuffer": "-socket-write-buffer",
+	"Mode":                "-mode",
+	"MaxConnections":      "-max-connections",
+	"MaxRequestLength":    "-max-request-length",
+	"ReceiveBufferSize":   "-receive-buffer-size",
+	"SendQueueSize":       "-send-queue-size",
+	"SendQueueBytes":      "-send-queue-bytes",
+	"IdleTimeout":         "-idle-timeout",
+	"IdleCheckInterval":   "-idle-check-interval",
+	"SocketReadBuffer":    "-socket-read-buffer",
+	"SocketWriteBuffer":   "-socket-write-buffer",
+	"HandshakeTimeout":    "-handshake-timeout",
+	"FirstRequestTimeout": "-first-request-timeout",
+	"MaxConnectionsPerIP": "-max-connections-per-ip",
+	"AcceptRate":          "-accept-rate",
+	"AcceptBurst":         "-accept-burst",
+}
+
+// tlsFlag names the flag behind a TLSConfig field.
+var tlsFlag = map[string]string{
+	"CertFile":     "-tls-cert",
+	"KeyFile":      "-tls-key",
+	"ClientCAFile": "-tls-client-ca",
+	"ClientAuth":   "-tls-client-auth",
+	"":             "-tls-cert",
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
@@ -82,10 +109,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return usageError(stderr, fmt.Errorf("-log-level: %q is not debug, info, warn or error", f.logLevel))
 	}
+	tlsCfg, err := f.tls()
+	if err != nil {
+		return usageError(stderr, err)
+	}
 	for a := range strings.SplitSeq(f.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			f.cfg.Listeners = append(f.cfg.Listeners, supersocket.ListenerConfig{Addr: a})
+			f.cfg.Listeners = append(f.cfg.Listeners, supersocket.ListenerConfig{Addr: a, TLS: tlsCfg})
 		}
+	}
+	if tlsCfg != nil && f.cfg.Mode == "udp" {
+		return usageError(stderr, errors.New("-tls-cert: TLS needs -mode tcp"))
 	}
 	if f.cfg.Name == "" {
 		f.cfg.Name = f.app
@@ -98,6 +132,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 			name := flagOf[ce.Field]
 			if strings.HasPrefix(ce.Field, "Listeners") {
 				name = "-addr"
+				if _, field, ok := strings.Cut(ce.Field, ".TLS"); ok {
+					name = tlsFlag[strings.TrimPrefix(field, ".")]
+				}
 			}
 			if name != "" {
 				return usageError(stderr, fmt.Errorf("%s: %s", name, ce.Problem))
@@ -113,6 +150,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "supersocket: %v\n", err)
 		return exitError
 	}
+	stopReload := reloadOnHangup(srv, f.cfg.Logger)
+	defer stopReload()
 	go func() {
 		// A second signal while shutting down: stop at once.
 		select {
@@ -131,6 +170,29 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// tls builds the listeners' TLS configuration from the -tls-* flags; nil without them.
+func (f *serveFlags) tls() (*supersocket.TLSConfig, error) {
+	if f.tlsCert == "" && f.tlsKey == "" && f.tlsCA == "" && f.tlsClient == "" {
+		return nil, nil
+	}
+	if f.tlsCert == "" || f.tlsKey == "" {
+		return nil, errors.New("-tls-cert and -tls-key go together (and -tls-client-ca needs them)")
+	}
+	t := &supersocket.TLSConfig{CertFile: f.tlsCert, KeyFile: f.tlsKey, ClientCAFile: f.tlsCA}
+	switch f.tlsClient {
+	case "":
+	case "none":
+		t.ClientAuth = supersocket.ClientCertNone
+	case "optional":
+		t.ClientAuth = supersocket.ClientCertOptional
+	case "required":
+		t.ClientAuth = supersocket.ClientCertRequired
+	default:
+		return nil, fmt.Errorf("-tls-client-auth: %q is not none, optional or required", f.tlsClient)
+	}
+	return t, nil
 }
 
 func usageError(stderr io.Writer, err error) int {

@@ -17,6 +17,7 @@ type Server interface {
 	Serve(ctx context.Context) error
 	Shutdown(ctx context.Context) error
 	Stop() error
+	ReloadTLS() error
 	Addrs() []net.Addr
 	Stats() supersocket.Stats
 }

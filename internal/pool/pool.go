@@ -14,6 +14,10 @@ const (
 
 var classes [maxShift - minShift + 1]sync.Pool
 
+// headers recycles the *[]byte boxes that carry buffers through the class pools, so
+// neither Get nor Put allocates in steady state.
+var headers = sync.Pool{New: func() any { return new([]byte) }}
+
 // class returns the index of the smallest class holding n bytes, or -1 past the largest.
 func class(n int) int {
 	if n <= 1<<minShift {
@@ -34,7 +38,10 @@ func Get(n int) []byte {
 		return make([]byte, n)
 	}
 	if p, ok := classes[c].Get().(*[]byte); ok {
-		return (*p)[:n]
+		b := (*p)[:n]
+		*p = nil
+		headers.Put(p)
+		return b
 	}
 	return make([]byte, n, 1<<(c+minShift))
 }
@@ -47,6 +54,7 @@ func Put(b []byte) {
 	if c < 1<<minShift || c > 1<<maxShift || c&(c-1) != 0 {
 		return
 	}
-	b = b[:c]
-	classes[class(c)].Put(&b)
+	p := headers.Get().(*[]byte)
+	*p = b[:c]
+	classes[class(c)].Put(p)
 }

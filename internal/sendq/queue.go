@@ -41,6 +41,7 @@ type Queue struct {
 	maxBytes int
 	closed   bool
 	writing  bool          // a writer goroutine owns the drain
+	paused   bool          // no writer may start (the stream is being replaced)
 	space    chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
 
@@ -81,11 +82,36 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (bool, error) {
 	for _, p := range parts {
 		q.appendLocked(p)
 	}
-	if q.writing {
+	if q.writing || q.paused {
 		return false, nil
 	}
 	q.writing = true
 	return true, nil
+}
+
+// Pause waits for the writer to finish what it holds and keeps new writers from
+// starting; messages are still queued. It is used while the connection under the queue is
+// replaced (a TLS upgrade).
+func (q *Queue) Pause() {
+	q.mu.Lock()
+	q.paused = true
+	for q.writing {
+		q.idle.Wait()
+	}
+	q.mu.Unlock()
+}
+
+// Resume undoes Pause. start reports that messages are waiting and no writer runs: the
+// caller must start one.
+func (q *Queue) Resume() (start bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.paused = false
+	if len(q.chunks) > 0 && !q.writing && !q.closed {
+		q.writing = true
+		return true
+	}
+	return false
 }
 
 // appendLocked copies p to the tail chunk, opening new chunks as needed.
@@ -151,6 +177,7 @@ func (q *Queue) wakeLocked() {
 // queue is closed. Only the goroutine started for a Push that returned start=true may call it.
 func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 	var batch [][]byte // the previous batch's slice, reused as the next chunk list
+	var bufs net.Buffers
 	for {
 		q.mu.Lock()
 		if len(q.chunks) == 0 {
@@ -165,7 +192,9 @@ func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 		q.wakeLocked()
 		q.mu.Unlock()
 
-		bufs := net.Buffers(taken) // WriteTo consumes the slice it is called on; keep taken to release
+		// WriteTo consumes the slice it is called on, and nils the elements it has
+		// written: write from a copy so taken still holds every chunk to release.
+		bufs = append(bufs[:0], taken...)
 		n, err := bufs.WriteTo(w)
 		if n > 0 && wrote != nil {
 			wrote(n)

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// errIdle counts idle-mode connections whose one exchange failed.
+const errIdle = "exchange"
+
+// idleResult is what an idle run measured.
+type idleResult struct {
+	open                  int // connections open and past their exchange
+	errs                  errorTally
+	rssBefore, rssAfter   int64 // the server's, in bytes; 0 when not measured
+	selfBefore, selfAfter int64 // this process's
+	serverErr             error
+}
+
+// runIdle opens o.idle connections, makes one exchange on each, lets them sit idle, and
+// measures the server's resident memory before and after.
+func runIdle(ctx context.Context, o *benchOptions, cd *codec, stderr io.Writer) (*idleResult, error) {
+	n := o.idle
+	if err := checkFileLimit(n + 64); err != nil {
+		return nil, err
+	}
+	sources, err := sourceAddrs(o.sources, o.addr, n)
+	if err != nil {
+		return nil, err
+	}
+	res := &idleResult{}
+	if o.serverPID > 0 {
+		res.rssBefore, res.serverErr = procRSS(o.serverPID)
+	}
+	res.selfBefore, _ = procRSS(os.Getpid())
+
+	conns := make([]net.Conn, n)
+	errs := make([]error, n)
+	kinds := make([]string, n)
+	var next, opened atomic.Int64
+	var wg sync.WaitGroup
+	stopProgress := idleProgress(o, n, &opened, stderr)
+	for range min(n, 128) {
+		wg.Go(func() {
+			buf := make([]byte, cd.reqLen+cd.repLen)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				d := net.Dialer{Timeout: o.timeout}
+				if len(sources) > 0 {
+					d.LocalAddr = &net.TCPAddr{IP: sources[i%len(sources)]}
+				}
+				c, err := d.DialContext(ctx, "tcp", o.addr)
+				if err != nil {
+					errs[i], kinds[i] = err, errDial
+					continue
+				}
+				if err := exchangeOnce(c, cd, uint64(i), buf, o.timeout); err != nil {
+					c.Close()
+					errs[i], kinds[i] = fmt.Errorf("connection %d: %w", i, err), errIdle
+					continue
+				}
+				conns[i] = c
+				opened.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	stopProgress()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i, err := range errs {
+		if err != nil {
+			res.errs.add(kinds[i], err)
+		}
+	}
+	res.open = int(opened.Load())
+
+	// Let the server finish its side of the last exchanges before reading its memory.
+	select {
+	case <-time.After(o.idleSettle):
+	case <-ctx.Done():
+	}
+	if o.serverPID > 0 && res.serverErr == nil {
+		res.rssAfter, res.serverErr = procRSS(o.serverPID)
+	}
+	res.selfAfter, _ = procRSS(os.Getpid())
+	if o.idleHold > 0 {
+		select {
+		case <-time.After(o.idleHold):
+		case <-ctx.Done():
+		}
+	}
+	return res, nil
+}
+
+// exchangeOnce sends request 0 of connection id and checks its reply.
+func exchangeOnce(c net.Conn, cd *codec, id uint64, buf []byte, timeout time.Duration) error {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	req, rep := buf[:cd.reqLen], buf[cd.reqLen:]
+	cd.putRequest(req, id, 0)
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(c, rep); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return errors.New("server closed the connection before replying")
+		}
+		return err
+	}
+	if !cd.replyOK(rep, id, 0) {
+		return errors.New(cd.describeMismatch(rep, id, 0))
+	}
+	return c.SetDeadline(time.Time{})
+}
+
+func idleProgress(o *benchOptions, n int, opened *atomic.Int64, stderr io.Writer) (stop func()) {
+	if !o.progress && !isTerminal(stderr) {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				fmt.Fprint(stderr, "\r\033[K")
+				return
+			case <-t.C:
+				fmt.Fprintf(stderr, "\r\033[K  %s / %s connections open", group(opened.Load()), group(int64(n)))
+			}
+		}
+	}()
+	return func() { close(quit); <-exited }
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+)
+
+// The labels whose ratios the report prints: the framework, and the two servers a Go
+// user would write instead.
+const (
+	labelSelf = "supersocket"
+	labelNet  = "net"
+	labelGnet = "gnet"
+)
+
+// Targets the report checks.
+const (
+	targetVsNet      = 1.0  // supersocket msgs/s ÷ net msgs/s, at least, in every cell
+	targetCPUVsGnet  = 1.1  // supersocket server CPU/msg ÷ gnet's, at most
+	targetIdleBytes  = 4500 // supersocket idle RSS per connection at 10 000 connections, at most
+	targetIdleConns  = 10000
+	saturatedLoadCPU = 0.9 // a load tool using this much of its core is the bottleneck
+)
+
+// benchReport reads -json results from files ("-" is stdin) and prints medians and ratios.
+func benchReport(files []string, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		return benchUsageError(stderr, fmt.Errorf("-report: name at least one file of -json results (- for stdin)"))
+	}
+	var recs []benchJSON
+	for _, name := range files {
+		rs, err := readResults(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "supersocket bench -report: %v\n", err)
+			return exitError
+		}
+		recs = append(recs, rs...)
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(stderr, "supersocket bench -report: no results")
+		return exitError
+	}
+	writeReport(stdout, recs)
+	return exitOK
+}
+
+func readResults(name string) ([]benchJSON, error) {
+	var r io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var recs []benchJSON
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(text, "{") {
+			continue // tolerate logs and blank lines between results
+		}
+		var rec benchJSON
+		if err := json.Unmarshal([]byte(text), &rec); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs, sc.Err()
+}
+
+// median returns the median of xs (the mean of the middle two for an even count), NaN
+// for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+// cellKey identifies a cell of the load matrix.
+type cellKey struct {
+	proto, prefix         string
+	conns, pipeline, size int
+}
+
+// cellStats are the medians of one server's runs in a cell.
+type cellStats struct {
+	runs       int
+	errors     int64
+	msgsPerSec float64
+	cpuPerMsg  float64 // ns; NaN when not measured
+	p99        float64 // µs
+	clientUtil float64
+	serverUtil float64
+}
+
+func summarize(rs []benchJSON) cellStats {
+	var rate, cpu, p99, cu, su []float64
+	st := cellStats{runs: len(rs)}
+	for _, r := range rs {
+		st.errors += r.Errors
+		rate = append(rate, r.MsgsPerSec)
+		if r.ServerCPUNsPerMsg != nil {
+			cpu = append(cpu, *r.ServerCPUNsPerMsg)
+		}
+		if r.ServerCPUUtil != nil {
+			su = append(su, *r.ServerCPUUtil)
+		}
+		if r.LatencyUS != nil {
+			p99 = append(p99, r.LatencyUS.P99)
+		}
+		cu = append(cu, r.ClientCPUUtil)
+	}
+	st.msgsPerSec, st.cpuPerMsg, st.p99 = median(rate), median(cpu), median(p99)
+	st.clientUtil, st.serverUtil = median(cu), median(su)
+	return st
+}
+
+// labelOrder puts the known labels first, then the rest sorted.
+func labelOrder(labels map[string]bool) []string {
+	var out []string
+	for _, l := range []string{labelSelf, labelNet, labelGnet} {
+		if labels[l] {
+			out = append(out, l)
+		}
+	}
+	var rest []string
+	for l := range labels {
+		if l != labelSelf && l != labelNet && l != labelGnet {
+			rest = append(rest, l)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+func fmtRate(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+func fmtRatio(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func fmtNs(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmtDur(v)
+}
+
+func fmtSize(n int) string {
+	if n >= 1024 && n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func writeReport(w io.Writer, recs []benchJSON) {
+	cells := map[cellKey]map[string][]benchJSON{}
+	idle := map[[2]string]map[int][]benchJSON{} // (label, proto) → conns → runs
+	labels := map[string]bool{}
+	for _, r := range recs {
+		label := cmp.Or(r.Label, r.Addr)
+		labels[label] = true
+		switch r.Mode {
+		case "load":
+			k := cellKey{r.Proto, r.LinePrefix, r.Conns, r.Pipeline, r.Size}
+			if cells[k] == nil {
+				cells[k] = map[string][]benchJSON{}
+			}
+			cells[k][label] = append(cells[k][label], r)
+		case "idle":
+			k := [2]string{label, r.Proto}
+			if idle[k] == nil {
+				idle[k] = map[int][]benchJSON{}
+			}
+			idle[k][r.Conns] = append(idle[k][r.Conns], r)
+		}
+	}
+	order := labelOrder(labels)
+	if len(cells) > 0 {
+		writeLoadReport(w, cells, order)
+	}
+	if len(idle) > 0 {
+		writeIdleReport(w, idle, order)
+	}
+}
+
+func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, order []string) {
+	keys := make([]cellKey, 0, len(cells))
+	for k := range cells {
+		keys = append(keys, k)
+	}
+	protoRank := func(p string) int { return cmp.Or(slices.Index(benchProtos, p)+1, len(benchProtos)+1) }
+	slices.SortFunc(keys, func(a, b cellKey) int {
+		return cmp.Or(cmp.Compare(protoRank(a.proto), protoRank(b.proto)), cmp.Compare(a.prefix, b.prefix),
+			cmp.Compare(a.conns, b.conns), cmp.Compare(a.size, b.size), cmp.Compare(a.pipeline, b.pipeline))
+	})
+	short := map[string]string{labelSelf: "ss", labelNet: "net", labelGnet: "gnet"}
+	name := func(l string) string { return cmp.Or(short[l], l) }
+
+	fmt.Fprintln(w, "Load matrix: medians over the runs of each cell.")
+	fmt.Fprintln(w, "  msgs/s     replies checked per second (every byte, in order)")
+	fmt.Fprintln(w, "  CPU/msg    the server's utime+stime over the run ÷ messages (/proc/PID/stat, 10 ms ticks)")
+	fmt.Fprintln(w, "  p99        latency from request write to reply read, at the load tool")
+	fmt.Fprintln(w, "  load CPU   the load tool's CPU use, in cores (it has one); * marks a saturated load tool")
+	fmt.Fprintln(w, "On a 2-core machine (server on one core, load tool on the other) the load tool saturates its")
+	fmt.Fprintln(w, "core at >= 64 connections: there msgs/s measures the load tool as much as the server, and")
+	fmt.Fprintln(w, "server CPU per message is the fair efficiency figure.")
+	fmt.Fprintln(w)
+
+	var vsNet, vsGnet []float64
+	var vsNetMiss, vsGnetMiss []string
+	saturated := false
+	proto := ""
+	for _, k := range keys {
+		byLabel := cells[k]
+		p := k.proto
+		if k.prefix != "" {
+			p += fmt.Sprintf(" (prefix %q)", k.prefix)
+		}
+		if p != proto {
+			proto = p
+			fmt.Fprintf(w, "== %s\n", p)
+			var hdr strings.Builder
+			fmt.Fprintf(&hdr, "%-22s", "conns pipe size")
+			for _, l := range order {
+				fmt.Fprintf(&hdr, " %9s", name(l)+" msg/s")
+			}
+			fmt.Fprintf(&hdr, " %8s", "ss÷net")
+			for _, l := range order {
+				fmt.Fprintf(&hdr, " %10s", name(l)+" CPU")
+			}
+			fmt.Fprintf(&hdr, " %8s", "ss÷gnet")
+			for _, l := range order {
+				fmt.Fprintf(&hdr, " %9s", name(l)+" p99")
+			}
+			fmt.Fprintf(&hdr, " %9s %4s %s", "load CPU", "runs", "errors")
+			fmt.Fprintln(w, hdr.String())
+		}
+		st := map[string]cellStats{}
+		runs, errs := 0, int64(0)
+		maxClient := 0.0
+		for _, l := range order {
+			if rs, ok := byLabel[l]; ok {
+				s := summarize(rs)
+				st[l] = s
+				runs = max(runs, s.runs)
+				errs += s.errors
+				maxClient = math.Max(maxClient, s.clientUtil)
+			}
+		}
+		get := func(l string, f func(cellStats) float64) float64 {
+			if s, ok := st[l]; ok {
+				return f(s)
+			}
+			return math.NaN()
+		}
+		rate := func(s cellStats) float64 { return s.msgsPerSec }
+		cpu := func(s cellStats) float64 { return s.cpuPerMsg }
+		p99 := func(s cellStats) float64 { return s.p99 }
+		fmt.Fprintf(w, "%5d %4d %-11s", k.conns, k.pipeline, fmtSize(k.size))
+		for _, l := range order {
+			fmt.Fprintf(w, " %9s", fmtRate(get(l, rate)))
+		}
+		rNet := get(labelSelf, rate) / get(labelNet, rate)
+		fmt.Fprintf(w, " %8s", fmtRatio(get(labelSelf, rate), get(labelNet, rate)))
+		for _, l := range order {
+			fmt.Fprintf(w, " %10s", fmtNs(get(l, cpu)))
+		}
+		rGnet := get(labelSelf, cpu) / get(labelGnet, cpu)
+		fmt.Fprintf(w, " %8s", fmtRatio(get(labelSelf, cpu), get(labelGnet, cpu)))
+		for _, l := range order {
+			fmt.Fprintf(w, " %9s", fmtNs(get(l, p99)*1e3))
+		}
+		mark := " "
+		if maxClient >= saturatedLoadCPU {
+			mark, saturated = "*", true
+		}
+		fmt.Fprintf(w, " %8.2f%s %4d %d\n", maxClient, mark, runs, errs)
+
+		cell := fmt.Sprintf("%s c=%d p=%d %s", p, k.conns, k.pipeline, fmtSize(k.size))
+		if !math.IsNaN(rNet) && !math.IsInf(rNet, 0) {
+			vsNet = append(vsNet, rNet)
+			if rNet < targetVsNet {
+				vsNetMiss = append(vsNetMiss, fmt.Sprintf("%s (%.2f×)", cell, rNet))
+			}
+		}
+		if !math.IsNaN(rGnet) && !math.IsInf(rGnet, 0) {
+			vsGnet = append(vsGnet, rGnet)
+			if rGnet > targetCPUVsGnet {
+				vsGnetMiss = append(vsGnetMiss, fmt.Sprintf("%s (%.2f×)", cell, rGnet))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	if saturated {
+		fmt.Fprintln(w, "* the load tool used >= 0.9 of its core: msgs/s there is bounded by the load tool; compare CPU/msg.")
+	}
+	if len(vsNet) > 0 {
+		fmt.Fprintf(w, "target supersocket ÷ net msgs/s >= %.2f in every cell: %d of %d cells met (median ratio %.2f×)\n",
+			targetVsNet, len(vsNet)-len(vsNetMiss), len(vsNet), median(vsNet))
+		for _, m := range vsNetMiss {
+			fmt.Fprintf(w, "  missed: %s\n", m)
+		}
+	}
+	if len(vsGnet) > 0 {
+		fmt.Fprintf(w, "target supersocket ÷ gnet server CPU/msg <= %.2f: %d of %d cells met (median ratio %.2f×)\n",
+			targetCPUVsGnet, len(vsGnet)-len(vsGnetMiss), len(vsGnet), median(vsGnet))
+		for _, m := range vsGnetMiss {
+			fmt.Fprintf(w, "  missed: %s\n", m)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func writeIdleReport(w io.Writer, idle map[[2]string]map[int][]benchJSON, order []string) {
+	fmt.Fprintln(w, "Idle connections: the server's VmRSS growth ÷ connections, after one exchange each (medians).")
+	fmt.Fprintf(w, "%-12s %-6s %8s %14s %14s %12s %4s %s\n", "server", "proto", "conns", "RSS/conn", "RSS growth", "open", "runs", "errors")
+	keys := make([][2]string, 0, len(idle))
+	for k := range idle {
+		keys = append(keys, k)
+	}
+	rank := func(l string) int { return slices.Index(order, l) }
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		return cmp.Or(cmp.Compare(a[1], b[1]), cmp.Compare(rank(a[0]), rank(b[0])))
+	})
+	var verdicts []string
+	for _, k := range keys {
+		byConns := idle[k]
+		conns := make([]int, 0, len(byConns))
+		for n := range byConns {
+			conns = append(conns, n)
+		}
+		slices.Sort(conns)
+		for _, n := range conns {
+			rs := byConns[n]
+			var per, growth, open []float64
+			var errs int64
+			for _, r := range rs {
+				errs += r.Errors
+				open = append(open, float64(r.OpenConns))
+				if r.RSSPerConn != nil {
+					per = append(per, *r.RSSPerConn)
+					growth = append(growth, float64(r.RSSAfter-r.RSSBefore))
+				}
+			}
+			mp := median(per)
+			fmt.Fprintf(w, "%-12s %-6s %8d %11.2f KB %11.1f MB %12.0f %4d %d\n",
+				k[0], k[1], n, mp/1e3, median(growth)/1e6, median(open), len(rs), errs)
+			if k[0] == labelSelf && n == targetIdleConns && !math.IsNaN(mp) {
+				ok := "met"
+				if mp > targetIdleBytes {
+					ok = "MISSED"
+				}
+				verdicts = append(verdicts, fmt.Sprintf("target supersocket idle RSS <= %.1f KB/conn at %d connections (%s): %.2f KB, %s",
+					targetIdleBytes/1e3, targetIdleConns, k[1], mp/1e3, ok))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	for _, v := range verdicts {
+		fmt.Fprintln(w, v)
+	}
+}
