@@ -9,7 +9,7 @@ import (
 // acceptLoop accepts on one listener until the server stops. A session's own work starts
 // on its goroutine; the accept path only counts, filters and refuses, so a slow client
 // cannot stall accepting.
-func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener) {
+func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener, ls *listenerStats) {
 	defer srv.wg.Done()
 	var backoff time.Duration
 	for {
@@ -39,13 +39,14 @@ func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener) {
 		}
 		backoff = 0
 		srv.counters.accepted.Add(1)
+		ls.accepted.Add(1)
 		ip, why := srv.admit(c.RemoteAddr(), false)
 		if why != nil {
 			srv.refuse(c, why)
 			continue
 		}
 		srv.wg.Add(1)
-		go srv.serveConn(c, lt, ip)
+		go srv.serveConn(c, lt, ls, ip)
 	}
 }
 

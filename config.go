@@ -110,6 +110,12 @@ type Config struct {
 	// slow session never stalls the socket. Default 1024.
 	DatagramQueueSize int
 
+	// ObserveRequest, when set, is told how long each Request handler took (panicking
+	// ones included), with the request's key: the hook behind request-latency metrics.
+	// It runs on the session's goroutine after the handler: it must be fast. Keys come from
+	// clients; do not use them as metric labels unchecked.
+	ObserveRequest func(key string, elapsed time.Duration)
+
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }

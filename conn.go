@@ -17,7 +17,7 @@ import (
 
 // serveConn is a session's goroutine: every handler of the session runs here, which is
 // what keeps them ordered and never concurrent (see the package documentation).
-func (srv *Server[T]) serveConn(c net.Conn, lt *tlsListener, ip netip.Addr) {
+func (srv *Server[T]) serveConn(c net.Conn, lt *tlsListener, ls *listenerStats, ip netip.Addr) {
 	defer srv.wg.Done()
 	srv.tune(c)
 	var tc *tls.Conn
@@ -32,6 +32,8 @@ func (srv *Server[T]) serveConn(c net.Conn, lt *tlsListener, ip netip.Addr) {
 		}
 	}
 	s := srv.openSession(c, tc, ip)
+	s.listener = ls
+	ls.sessions.Add(1)
 	s.run()
 	s.finish()
 }
@@ -235,6 +237,10 @@ func (s *Session[T]) protocolError(err error) {
 // handle runs the Request handler for one request.
 func (s *Session[T]) handle(req Request) {
 	s.srv.counters.requests.Add(1)
+	if observe := s.srv.cfg.ObserveRequest; observe != nil {
+		start := time.Now()
+		defer func() { observe(req.Key, time.Since(start)) }()
+	}
 	defer s.recoverHandler()
 	s.srv.h.Request(s, req)
 }
@@ -268,6 +274,9 @@ func (s *Session[T]) finish() {
 	}
 	srv.sessions.remove(s)
 	srv.release(s.ip)
+	if s.listener != nil {
+		s.listener.sessions.Add(-1)
+	}
 	reason := s.CloseReason()
 	srv.counters.closes[reason].Add(1)
 	srv.log.Debug("session closed", "session", s.id, "remote", s.RemoteAddr().String(), "reason", reason.String())

@@ -235,7 +235,6 @@ func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-
 // smallSocketBuffers makes the server's socket send buffers small, for tests that need a
 // session's writer to block on a client that does not read (see slowReader).
 func smallSocketBuffers(cfg Config) Config {

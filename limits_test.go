@@ -131,7 +131,7 @@ func TestAllowConnect_PanicRefuses(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
 	const (
-		idle     = 300 * time.Millisecond
+		idle     = 500 * time.Millisecond
 		interval = 50 * time.Millisecond
 		slack    = 2 * time.Second // scheduling on a loaded machine
 		tick     = 40 * time.Millisecond

@@ -44,7 +44,9 @@ type Server[T any] struct {
 	runMu     sync.RWMutex   // held for reading while a goroutine is added outside the accept loops
 	listeners []net.Listener // TCP listeners bound by Start
 	udpSocks  []*udpSocket[T]
-	addrs     []net.Addr    // every bound address, in Config.Listeners order
+	addrs     []net.Addr // every bound address, in Config.Listeners order
+	lstats    []*listenerStats
+	started   time.Time
 	quit      chan struct{} // closed when stopping begins: accept and idle loops leave
 	stopped   chan struct{} // closed when a stop has finished: Serve returns
 
@@ -114,6 +116,7 @@ func (srv *Server[T]) Start() error {
 	lc := net.ListenConfig{KeepAlive: srv.cfg.KeepAlive}
 	var lns []net.Listener
 	var lnTLS []*tlsListener
+	var lnStats, lstats []*listenerStats
 	var socks []*udpSocket[T]
 	var addrs []net.Addr
 	for i, l := range srv.cfg.Listeners {
@@ -123,6 +126,8 @@ func (srv *Server[T]) Start() error {
 			var pc net.PacketConn
 			if pc, err = lc.ListenPacket(context.Background(), l.Network, l.Addr); err == nil {
 				u := &udpSocket[T]{srv: srv, pc: pc.(*net.UDPConn)}
+				u.stats = &listenerStats{network: l.Network, addr: pc.LocalAddr().String()}
+				lstats = append(lstats, u.stats)
 				u.tune()
 				socks = append(socks, u)
 				addr = pc.LocalAddr()
@@ -130,8 +135,11 @@ func (srv *Server[T]) Start() error {
 		} else {
 			var ln net.Listener
 			if ln, err = lc.Listen(context.Background(), l.Network, l.Addr); err == nil {
+				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), tls: srv.tls[i] != nil}
 				lns = append(lns, ln)
 				lnTLS = append(lnTLS, srv.tls[i])
+				lnStats = append(lnStats, ls)
+				lstats = append(lstats, ls)
 				addr = ln.Addr()
 			}
 		}
@@ -147,12 +155,13 @@ func (srv *Server[T]) Start() error {
 		}
 		addrs = append(addrs, addr)
 	}
-	srv.listeners, srv.udpSocks, srv.addrs = lns, socks, addrs
+	srv.listeners, srv.udpSocks, srv.addrs, srv.lstats = lns, socks, addrs, lstats
+	srv.started = time.Now()
 	srv.quit = make(chan struct{})
 	srv.stopped = make(chan struct{})
 	for i, ln := range lns {
 		srv.wg.Add(1)
-		go srv.acceptLoop(ln, lnTLS[i])
+		go srv.acceptLoop(ln, lnTLS[i], lnStats[i])
 	}
 	for _, u := range socks {
 		srv.wg.Add(1)
@@ -251,7 +260,8 @@ func (srv *Server[T]) stop(ctx context.Context, now bool) error {
 		}
 		<-done
 	}
-	srv.listeners, srv.udpSocks, srv.addrs = nil, nil, nil
+	srv.listeners, srv.udpSocks, srv.addrs, srv.lstats = nil, nil, nil, nil
+	srv.started = time.Time{}
 	srv.state.Store(int32(StateNotStarted))
 	close(srv.stopped)
 	srv.log.Info("stopped")

@@ -38,6 +38,8 @@ type Session[T any] struct {
 	stream net.Conn // what requests are read from and replies written to: conn, or TLS over it
 	rd     *netread.Reader
 	ip     netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
+	// listener counts the session in its ListenerStats; nil for outbound sessions.
+	listener *listenerStats
 	// tlsConn is the session's TLS layer once it has one; upgrade is a StartTLS pending
 	// until the current handler returns.
 	tlsConn atomic.Pointer[tls.Conn]

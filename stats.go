@@ -1,6 +1,9 @@
 package supersocket
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats is a snapshot of a server's counters. Counters only grow, across restarts too;
 // Sessions is the live count.
@@ -20,6 +23,28 @@ type Stats struct {
 	DatagramsDropped uint64
 	// Closes counts closed sessions by reason, indexed by CloseReason.
 	Closes [numCloseReasons]uint64
+	// Started is when the server last started; zero while it is not running.
+	Started time.Time
+	// Listeners has one entry per bound listener, in Config.Listeners order; nil while
+	// the server is not running.
+	Listeners []ListenerStats
+}
+
+// ListenerStats describes one bound listener. Its counters start at zero at each Start.
+type ListenerStats struct {
+	Network  string // "tcp", "udp", …
+	Addr     string // the bound address
+	TLS      bool
+	Accepted uint64 // connections (UDP: new peers) accepted, refused ones included
+	Sessions int64  // live sessions that came through it
+}
+
+// listenerStats is the live form of ListenerStats.
+type listenerStats struct {
+	network, addr string
+	tls           bool
+	accepted      atomic.Uint64
+	sessions      atomic.Int64
 }
 
 // counters is the live form of Stats.
@@ -44,6 +69,16 @@ func (srv *Server[T]) Stats() Stats {
 	}
 	for i := range c.closes {
 		st.Closes[i] = c.closes[i].Load()
+	}
+	srv.mu.Lock()
+	lstats, started := srv.lstats, srv.started
+	srv.mu.Unlock()
+	st.Started = started
+	for _, l := range lstats {
+		st.Listeners = append(st.Listeners, ListenerStats{
+			Network: l.network, Addr: l.addr, TLS: l.tls,
+			Accepted: l.accepted.Load(), Sessions: l.sessions.Load(),
+		})
 	}
 	return st
 }

@@ -22,8 +22,9 @@ import (
 
 // udpSocket is one bound UDP listener.
 type udpSocket[T any] struct {
-	srv *Server[T]
-	pc  *net.UDPConn
+	srv   *Server[T]
+	pc    *net.UDPConn
+	stats *listenerStats
 }
 
 // udpRoute is where a UDP session's replies go: the socket and address of its latest
@@ -158,6 +159,7 @@ func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []b
 	remote := net.UDPAddrFromAddrPort(from)
 	if !outbound {
 		srv.counters.accepted.Add(1)
+		u.stats.accepted.Add(1)
 	}
 	ip, why := srv.admit(remote, outbound)
 	if why != nil {
@@ -168,6 +170,10 @@ func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []b
 	}
 	s = newSession(srv, nil)
 	s.ip = ip
+	if !outbound {
+		s.listener = u.stats
+		u.stats.sessions.Add(1)
+	}
 	s.udp = &udpPeer[T]{
 		inbox: make(chan []byte, srv.cfg.DatagramQueueSize),
 		quit:  make(chan struct{}),
