@@ -12,6 +12,7 @@ import (
 
 	"github.com/supersocket-go/supersocket/filter"
 	"github.com/supersocket-go/supersocket/internal/netread"
+	"github.com/supersocket-go/supersocket/internal/netwrite"
 	"github.com/supersocket-go/supersocket/internal/pool"
 )
 
@@ -46,6 +47,8 @@ func (srv *Server[T]) openSession(c net.Conn, tc *tls.Conn, ip netip.Addr) *Sess
 	if tc != nil {
 		s.stream = tc
 		s.tlsConn.Store(tc)
+	} else if t := netwrite.New(c); t != nil {
+		s.try = t.Try
 	}
 	srv.sessions.add(s)
 	if srv.State() == StateStopping {
@@ -137,20 +140,40 @@ func (s *Session[T]) readFailed(err error) {
 // process hands every complete request in buf to the Request handler and returns what is
 // left: nil when everything was consumed (the buffer goes back to the pool), otherwise the
 // unconsumed bytes moved to the front of a buffer with room for more.
+//
+// Replies queued while the batch is dispatched leave together when it ends: the reader
+// writes them itself when the socket takes them at once, and starts a writer otherwise.
 func (s *Session[T]) process(buf []byte) []byte {
+	s.queue.Hold()
+	rest := s.dispatchBatch(buf)
+	s.flush()
+	return rest
+}
+
+// flush ends the Hold of process.
+func (s *Session[T]) flush() {
+	if err := s.queue.Release(s.try, s.wrote); err != nil {
+		if s.closed.Load() == 0 {
+			s.srv.log.Debug("write failed", "session", s.id, "err", err)
+		}
+		s.Close(CloseSocketError)
+	}
+}
+
+func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 	limit := s.srv.cfg.MaxRequestLength
 	data := buf
 	handled := false
 	for len(data) > 0 && s.closed.Load() == 0 {
 		f := s.filter
 		req, n, err := s.runFilter(f, data)
-		var fp *filterPanic
 		switch {
-		case errors.As(err, &fp):
-			s.srv.log.Error("receive filter panicked", "session", s.id, "panic", fp.value, "stack", fp.stack)
-			s.Close(CloseInternalError)
-			return buf
 		case err != nil:
+			if fp, ok := err.(*filterPanic); ok {
+				s.srv.log.Error("receive filter panicked", "session", s.id, "panic", fp.value, "stack", fp.stack)
+				s.Close(CloseInternalError)
+				return buf
+			}
 			s.protocolError(err)
 			return buf
 		case n == 0:
@@ -179,7 +202,10 @@ func (s *Session[T]) process(buf []byte) []byte {
 		}
 		data = data[n:]
 		if s.upgrade != nil && s.closed.Load() == 0 {
-			// StartTLS: the rest of the stream is TLS, bytes already received included.
+			// StartTLS: the replies so far leave in plaintext; the rest of the stream is
+			// TLS, bytes already received included.
+			s.flush()
+			s.queue.Hold()
 			err := s.upgradeTLS(data)
 			pool.Put(buf)
 			if err != nil {

@@ -378,9 +378,9 @@ func TestShutdown_ContextExpiresWhileClientNeverReads(t *testing.T) {
 	}()
 
 	const grace = 200 * time.Millisecond
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	start := time.Now()
 	err := srv.Shutdown(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
@@ -447,5 +447,32 @@ func TestStop_DoesNotWaitForNonReadingClient(t *testing.T) {
 		}
 	default:
 		t.Fatal("Stop returned before the Closed handler ran")
+	}
+}
+
+// The server's read-only methods are safe from any goroutine, handlers included, at any
+// time: a Closed handler that reads them while Shutdown waits for it must not deadlock.
+func TestShutdown_HandlersMayReadTheServer(t *testing.T) {
+	seen := make(chan Stats, 1)
+	srv := startServer(t, Config{}, Handlers[struct{}]{
+		Request: echoFrame[struct{}],
+		Closed: func(s *Session[struct{}], _ CloseReason) {
+			srv := s.Server()
+			srv.Addrs()
+			srv.State()
+			srv.SessionCount()
+			seen <- srv.Stats()
+		},
+	})
+	c := dial(t, srv)
+	c.send("ECHO x\r\n")
+	c.expectLine("ECHO x\r\n")
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	if err := recv(t, shut, "Shutdown to return"); err != nil {
+		t.Fatal(err)
+	}
+	if st := recv(t, seen, "the Closed handler"); st.Requests != 1 {
+		t.Errorf("Stats from the Closed handler: Requests %d, want 1", st.Requests)
 	}
 }

@@ -340,3 +340,54 @@ func TestSend_MultiPartMessagesStayWholeUnderConcurrentSenders(t *testing.T) {
 		}
 	}
 }
+
+// A reply sent by a Request handler leaves while the handler is still running: a handler
+// may send a prompt and then wait (for another session, a back end, a timer) without
+// holding its own reply back.
+func TestSend_FromARunningHandlerLeavesBeforeItReturns(t *testing.T) {
+	received := make(chan struct{})
+	srv := startServer(t, Config{}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) {
+			s.Send([]byte("PROMPT\r\n"))
+			select {
+			case <-received:
+			case <-time.After(waitLong):
+				t.Errorf("the client never got the reply sent before the handler blocked")
+			}
+			s.Send([]byte("DONE\r\n"))
+		},
+	})
+	c := dial(t, srv)
+	c.send("GO\r\n")
+	c.expectLine("PROMPT\r\n")
+	close(received)
+	c.expectLine("DONE\r\n")
+}
+
+// A handler may send more than the queue holds in one request: Send waits for the writer
+// to make room, it does not time out while the handler runs.
+func TestSend_FromAHandlerBeyondTheQueueBound(t *testing.T) {
+	const msgs = 64
+	srv := startServer(t, Config{SendQueueSize: 4, SendQueueBytes: 4096, SendTimeout: waitLong}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) {
+			for i := range msgs {
+				if err := s.Send(fmt.Appendf(nil, "%04d", i), make([]byte, 1000), []byte("\n")); err != nil {
+					t.Errorf("Send %d: %v", i, err)
+					return
+				}
+			}
+		},
+	})
+	c := dial(t, srv)
+	c.send("GO\r\n")
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	got := make([]byte, msgs*1005)
+	if _, err := io.ReadFull(c.r, got); err != nil {
+		t.Fatalf("read %v", err)
+	}
+	for i := range msgs {
+		if want := fmt.Sprintf("%04d", i); string(got[i*1005:i*1005+4]) != want {
+			t.Fatalf("message %d starts %q", i, got[i*1005:i*1005+4])
+		}
+	}
+}

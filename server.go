@@ -44,11 +44,14 @@ type Server[T any] struct {
 	runMu     sync.RWMutex   // held for reading while a goroutine is added outside the accept loops
 	listeners []net.Listener // TCP listeners bound by Start
 	udpSocks  []*udpSocket[T]
-	addrs     []net.Addr // every bound address, in Config.Listeners order
-	lstats    []*listenerStats
-	started   time.Time
-	quit      chan struct{} // closed when stopping begins: accept and idle loops leave
-	stopped   chan struct{} // closed when a stop has finished: Serve returns
+	// infoMu guards addrs, lstats and started. Addrs and Stats take it, not mu, so that
+	// they never wait for a Shutdown (which holds mu until the sessions' handlers return).
+	infoMu  sync.Mutex
+	addrs   []net.Addr // every bound address, in Config.Listeners order
+	lstats  []*listenerStats
+	started time.Time
+	quit    chan struct{} // closed when stopping begins: accept and idle loops leave
+	stopped chan struct{} // closed when a stop has finished: Serve returns
 
 	wg         sync.WaitGroup // every goroutine the server started
 	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
@@ -99,8 +102,8 @@ func (srv *Server[T]) State() ServerState { return ServerState(srv.state.Load())
 // Addrs returns the addresses the listeners are bound to (useful with port 0), in the
 // order of Config.Listeners; nil when the server is not running.
 func (srv *Server[T]) Addrs() []net.Addr {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
+	srv.infoMu.Lock()
+	defer srv.infoMu.Unlock()
 	return append([]net.Addr(nil), srv.addrs...)
 }
 
@@ -155,8 +158,10 @@ func (srv *Server[T]) Start() error {
 		}
 		addrs = append(addrs, addr)
 	}
-	srv.listeners, srv.udpSocks, srv.addrs, srv.lstats = lns, socks, addrs, lstats
-	srv.started = time.Now()
+	srv.listeners, srv.udpSocks = lns, socks
+	srv.infoMu.Lock()
+	srv.addrs, srv.lstats, srv.started = addrs, lstats, time.Now()
+	srv.infoMu.Unlock()
 	srv.quit = make(chan struct{})
 	srv.stopped = make(chan struct{})
 	for i, ln := range lns {
@@ -260,8 +265,10 @@ func (srv *Server[T]) stop(ctx context.Context, now bool) error {
 		}
 		<-done
 	}
-	srv.listeners, srv.udpSocks, srv.addrs, srv.lstats = nil, nil, nil, nil
-	srv.started = time.Time{}
+	srv.listeners, srv.udpSocks = nil, nil
+	srv.infoMu.Lock()
+	srv.addrs, srv.lstats, srv.started = nil, nil, time.Time{}
+	srv.infoMu.Unlock()
 	srv.state.Store(int32(StateNotStarted))
 	close(srv.stopped)
 	srv.log.Info("stopped")

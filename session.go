@@ -57,6 +57,9 @@ type Session[T any] struct {
 	done       chan struct{} // closed after the Closed handler returned
 	queue      sendq.Queue
 	wrote      func(int64) // bound once: counts bytes written
+	writeFn    func()      // bound once: writeLoop, started without allocating
+	// try writes without blocking, for replies sent by the reader itself (nil: TLS, UDP).
+	try func([]byte) (int, error)
 
 	udp *udpPeer[T] // non-nil for a UDP session, whose conn is nil
 }
@@ -72,8 +75,9 @@ func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
 		done:   make(chan struct{}),
 	}
 	s.lastActive.Store(now.UnixNano())
-	s.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes)
+	s.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes, s.startWriter)
 	s.wrote = s.onWrote
+	s.writeFn = s.writeLoop
 	return s
 }
 
@@ -156,19 +160,14 @@ func (s *Session[T]) send(parts [][]byte, wait time.Duration, policy bool) error
 	if s.udp != nil {
 		return s.sendUDP(parts)
 	}
-	var start bool
 	var err error
 	if wait > 0 {
-		start, err = s.queue.Wait(parts, wait)
+		err = s.queue.Wait(parts, wait)
 	} else {
-		start, err = s.queue.Push(parts)
+		err = s.queue.Push(parts)
 	}
 	switch err {
 	case nil:
-		if start {
-			s.srv.wg.Add(1)
-			go s.writeLoop()
-		}
 		return nil
 	case sendq.ErrClosed:
 		return ErrSessionClosed
@@ -185,6 +184,14 @@ func (s *Session[T]) send(parts [][]byte, wait time.Duration, policy bool) error
 		}
 		return ErrSendQueueFull
 	}
+}
+
+// startWriter starts writeLoop. The queue calls it only while the session's goroutine is
+// alive (it waits for the writer before ending), so the server's WaitGroup count is
+// never zero here.
+func (s *Session[T]) startWriter() {
+	s.srv.wg.Add(1)
+	go s.writeFn()
 }
 
 // writeLoop drains the send queue; it runs only while there is something to write, so an

@@ -70,9 +70,9 @@ func (srv *Server[T]) Stats() Stats {
 	for i := range c.closes {
 		st.Closes[i] = c.closes[i].Load()
 	}
-	srv.mu.Lock()
+	srv.infoMu.Lock()
 	lstats, started := srv.lstats, srv.started
-	srv.mu.Unlock()
+	srv.infoMu.Unlock()
 	st.Started = started
 	for _, l := range lstats {
 		st.Listeners = append(st.Listeners, ListenerStats{

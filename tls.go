@@ -204,12 +204,7 @@ func (s *Session[T]) upgradeTLS(received []byte) error {
 	cfg := s.upgrade
 	s.upgrade = nil
 	s.queue.Pause()
-	defer func() {
-		if s.queue.Resume() {
-			s.srv.wg.Add(1) // the session's goroutine holds a count: safe
-			go s.writeLoop()
-		}
-	}()
+	defer s.queue.Resume()
 	raw := s.conn
 	var under net.Conn = raw
 	if len(received) > 0 {
@@ -225,6 +220,7 @@ func (s *Session[T]) upgradeTLS(received []byte) error {
 		return fmt.Errorf("starttls handshake: %w", err)
 	}
 	s.stream = tc
+	s.try = nil // no non-blocking writes through TLS
 	s.tlsConn.Store(tc)
 	return nil
 }

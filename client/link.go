@@ -85,7 +85,7 @@ func (w *waiter) take() (Message, error) {
 
 func newLink(c *Conn, nc net.Conn, f filter.Filter) *link {
 	l := &link{c: c, conn: nc, udp: c.cfg.udp(), filter: f, turn: make(chan struct{}, 1)}
-	l.q.Init(c.cfg.SendQueueSize, c.cfg.SendQueueBytes)
+	l.q.Init(c.cfg.SendQueueSize, c.cfg.SendQueueBytes, l.startWriter)
 	if c.cfg.ReplyID != nil {
 		l.ids = make(map[uint64]*waiter)
 	}
@@ -97,13 +97,8 @@ func (l *link) send(parts [][]byte, wait time.Duration) error {
 	if l.udp {
 		return l.sendDatagram(parts)
 	}
-	start, err := l.q.Wait(parts, wait)
-	switch err {
+	switch err := l.q.Wait(parts, wait); err {
 	case nil:
-		if start {
-			l.c.writers.Add(1)
-			go l.write()
-		}
 		return nil
 	case sendq.ErrClosed:
 		return l.c.unavailable()
@@ -112,6 +107,12 @@ func (l *link) send(parts [][]byte, wait time.Duration) error {
 	default:
 		return ErrSendQueueFull
 	}
+}
+
+// startWriter is the queue's start function.
+func (l *link) startWriter() {
+	l.c.writers.Add(1)
+	go l.write()
 }
 
 // write drains the send queue; it runs only while there is something to write.

@@ -20,6 +20,8 @@ type Server interface {
 	ReloadTLS() error
 	Addrs() []net.Addr
 	Stats() supersocket.Stats
+	State() supersocket.ServerState
+	Config() supersocket.Config
 }
 
 // App makes a server from a configuration. An app sets its own receive filter.

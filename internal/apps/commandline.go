@@ -5,9 +5,9 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/command"
 	"github.com/supersocket-go/supersocket/filter"
 )
 
@@ -21,40 +21,63 @@ import (
 //
 // Replies end with "\r\n". An unknown key gets "ERR unknown command: <KEY>", bad numbers
 // or an overflow "ERR <why>"; the session stays open. Empty lines are ignored.
+//
+// The commands run on a command.Router (see commandLineRouter).
 func CommandLine(cfg supersocket.Config) (Server, error) {
 	cfg.Filter = filter.CommandLine()
-	return supersocket.New(cfg, supersocket.Handlers[struct{}]{Request: commandLineRequest})
+	return supersocket.New(cfg, supersocket.Handlers[struct{}]{Request: commandLineRouter().Request})
 }
 
-var crlf = []byte("\r\n")
+type lineCtx = command.Context[struct{}]
 
-func commandLineRequest(s *supersocket.Session[struct{}], req supersocket.Request) {
-	switch key := req.Key; {
-	case key == "":
-		// A blank line: telnet users press Enter; nothing to answer.
-	case strings.EqualFold(key, "ECHO"):
-		s.Send(req.Body, crlf)
-	case strings.EqualFold(key, "ADD"):
-		n, err := fold(req.Body, 0, addInt64)
-		replyNumber(s, n, err)
-	case strings.EqualFold(key, "MULT"):
-		n, err := fold(req.Body, 1, mulInt64)
-		replyNumber(s, n, err)
-	case strings.EqualFold(key, "QUIT"):
-		s.Send([]byte("BYE\r\n"))
-		s.Close(supersocket.CloseServerClosing)
-	default:
-		s.Send([]byte("ERR unknown command: "), []byte(key), crlf)
-	}
+var (
+	crlf       = []byte("\r\n")
+	bye        = []byte("BYE\r\n")
+	errPrefix  = []byte("ERR ")
+	errUnknown = []byte("ERR unknown command: ")
+)
+
+// commandLineRouter routes the app's commands. Keys fold case (the router's default);
+// the empty key is a blank line, answered with nothing. A command's error is a message
+// for the client: OnError sends it as "ERR <why>" and keeps the session. Commands ignore
+// the error of a send: it means the session is closing, and there is no one to tell.
+func commandLineRouter() *command.Router[struct{}] {
+	r := command.New[struct{}]()
+	r.HandleFunc("", func(*lineCtx) error { return nil })
+	r.HandleFunc("ECHO", func(ctx *lineCtx) error {
+		ctx.Reply(ctx.Body(), crlf)
+		return nil
+	})
+	r.HandleFunc("ADD", arithmetic(0, addInt64))
+	r.HandleFunc("MULT", arithmetic(1, mulInt64))
+	r.HandleFunc("QUIT", func(ctx *lineCtx) error {
+		ctx.Reply(bye)
+		ctx.Session().Close(supersocket.CloseServerClosing)
+		return nil
+	})
+	r.NotFound(func(ctx *lineCtx) error {
+		ctx.Reply(errUnknown, []byte(ctx.Key()), crlf)
+		return nil
+	})
+	r.OnError(func(ctx *lineCtx, err error) {
+		ctx.Reply(errPrefix, []byte(err.Error()), crlf)
+	})
+	return r
 }
 
-func replyNumber(s *supersocket.Session[struct{}], n int64, err error) {
-	var buf [32]byte
-	if err != nil {
-		s.Send([]byte("ERR "), []byte(err.Error()), crlf)
-		return
+// arithmetic folds the integers of the body with op, starting from unit, and replies
+// with the result. It splits the body with bytes.Fields (on any white space), as the app
+// always has, where ctx.Params would split on spaces only.
+func arithmetic(unit int64, op func(a, b int64) (int64, bool)) func(*lineCtx) error {
+	return func(ctx *lineCtx) error {
+		n, err := fold(ctx.Body(), unit, op)
+		if err != nil {
+			return err
+		}
+		var buf [32]byte
+		ctx.Reply(strconv.AppendInt(buf[:0], n, 10), crlf)
+		return nil
 	}
-	s.Send(strconv.AppendInt(buf[:0], n, 10), crlf)
 }
 
 var (

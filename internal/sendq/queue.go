@@ -30,7 +30,7 @@ var (
 
 // Queue is a bounded, copying send queue. The zero value is not usable; call Init.
 // Push, Wait, Close and Discard are safe from any goroutine; Drain runs on the one writer
-// goroutine that the last Push reporting start=true started.
+// goroutine that the queue's start function started.
 type Queue struct {
 	mu       sync.Mutex
 	idle     sync.Cond // signalled when the writer stops
@@ -40,14 +40,25 @@ type Queue struct {
 	maxMsgs  int
 	maxBytes int
 	closed   bool
-	writing  bool          // a writer goroutine owns the drain
+	writing  bool          // a writer owns the drain
 	paused   bool          // no writer may start (the stream is being replaced)
+	held     bool          // the session's reader is dispatching; it flushes in Release
+	// holdTimer ends a Hold that has held bytes for MaxHold, so a handler that sends and
+	// then works on does not keep its reply, or other goroutines' sends, waiting.
+	holdTimer *time.Timer
+	holdArmed bool
+	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
+	// drains so a drain allocates nothing.
+	spare [][]byte
+	bufs  net.Buffers
+	start func() // starts a writer goroutine that calls Drain
 	space    chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
 
-// Init sets the bounds. maxMsgs and maxBytes must be positive.
-func (q *Queue) Init(maxMsgs, maxBytes int) {
-	q.maxMsgs, q.maxBytes = maxMsgs, maxBytes
+// Init sets the bounds, and start, which the queue calls (never under its lock) when a
+// writer goroutine must be started to call Drain. maxMsgs and maxBytes must be positive.
+func (q *Queue) Init(maxMsgs, maxBytes int, start func()) {
+	q.maxMsgs, q.maxBytes, q.start = maxMsgs, maxBytes, start
 	q.idle.L = &q.mu
 }
 
@@ -60,21 +71,34 @@ func size(parts [][]byte) int {
 }
 
 // Push queues a copy of parts as one message (its parts stay together, in order, whatever
-// other goroutines send). start reports that no writer is running: the caller must start
-// one that calls Drain. Push never blocks on the network.
-func (q *Queue) Push(parts [][]byte) (start bool, err error) {
+// other goroutines send), starting a writer if none runs. It never blocks on the network.
+func (q *Queue) Push(parts [][]byte) error {
 	n := size(parts)
 	q.mu.Lock()
-	start, err = q.pushLocked(parts, n)
+	start, err := q.pushLocked(parts, n)
 	q.mu.Unlock()
-	return start, err
+	if start {
+		q.start()
+	}
+	return err
 }
 
-func (q *Queue) pushLocked(parts [][]byte, n int) (bool, error) {
+// pushLocked queues parts; start reports that the caller must call q.start once it has
+// released the lock.
+func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 	if q.closed {
 		return false, ErrClosed
 	}
 	if q.msgs > 0 && (q.msgs >= q.maxMsgs || q.bytes+n > q.maxBytes) {
+		// A full queue ends a Hold: waiting for the batch's end could wait forever if the
+		// sender is the batch's own handler.
+		if q.held {
+			q.held = false
+			if !q.writing && !q.paused {
+				q.writing = true
+				return true, ErrFull
+			}
+		}
 		return false, ErrFull
 	}
 	q.msgs++
@@ -82,16 +106,160 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (bool, error) {
 	for _, p := range parts {
 		q.appendLocked(p)
 	}
-	if q.writing || q.paused {
+	if q.held && !q.holdArmed && !q.writing {
+		q.holdArmed = true
+		if q.holdTimer == nil {
+			q.holdTimer = time.AfterFunc(MaxHold, q.expireHold)
+		} else {
+			q.holdTimer.Reset(MaxHold)
+		}
+	}
+	if q.writing || q.paused || q.held {
 		return false, nil
 	}
 	q.writing = true
 	return true, nil
 }
 
-// Pause waits for the writer to finish what it holds and keeps new writers from
-// starting; messages are still queued. It is used while the connection under the queue is
-// replaced (a TLS upgrade).
+// MaxHold bounds how long a Hold keeps queued bytes back.
+const MaxHold = time.Millisecond
+
+// expireHold ends a Hold that outlived MaxHold, starting a writer for what it held.
+func (q *Queue) expireHold() {
+	q.mu.Lock()
+	q.holdArmed = false
+	start := false
+	if q.held {
+		q.held = false
+		if !q.writing && !q.paused && len(q.chunks) > 0 {
+			q.writing = true
+			start = true
+		}
+	}
+	q.mu.Unlock()
+	if start {
+		q.start()
+	}
+}
+
+// Hold defers starting a writer until Release, or for MaxHold at most: the session's
+// reader calls it before dispatching a batch of requests, so the replies to all of them
+// leave in one write.
+func (q *Queue) Hold() {
+	q.mu.Lock()
+	q.held = true
+	q.mu.Unlock()
+}
+
+// ErrWouldBlock is what a Release try function returns when the socket cannot take more
+// bytes without blocking.
+var ErrWouldBlock = errors.New("write would block")
+
+// Release ends a Hold. If bytes are queued and no writer runs, it writes them at once on
+// the caller's goroutine with try, which must never block (it returns ErrWouldBlock, or
+// a short count, when the socket is full); try == nil skips that attempt. What cannot be
+// written at once goes to a writer it starts. err is a write error (the queue is then
+// closed and emptied).
+func (q *Queue) Release(try func([]byte) (int, error), wrote func(int64)) error {
+	start, err := q.release1(try, wrote)
+	if start {
+		q.start()
+	}
+	return err
+}
+
+func (q *Queue) release1(try func([]byte) (int, error), wrote func(int64)) (start bool, err error) {
+	q.mu.Lock()
+	q.held = false
+	if q.holdArmed {
+		q.holdArmed = false
+		q.holdTimer.Stop()
+	}
+	if q.writing || q.paused || len(q.chunks) == 0 {
+		q.mu.Unlock()
+		return false, nil
+	}
+	q.writing = true
+	if try == nil || q.closed {
+		q.mu.Unlock()
+		return true, nil
+	}
+	taken := q.takeLocked()
+	q.mu.Unlock()
+
+	for i, c := range taken {
+		n, err := try(c)
+		if n > 0 && wrote != nil {
+			wrote(int64(n))
+		}
+		if err == nil && n == len(c) {
+			continue
+		}
+		if err != nil && err != ErrWouldBlock {
+			q.release(taken)
+			q.fail()
+			return false, err
+		}
+		// The socket is full: what is left goes back to the front of the queue, before
+		// anything queued meanwhile, for a writer that may block.
+		rest := append([][]byte{c[n:]}, taken[i+1:]...)
+		for j := range taken[:i] {
+			pool.Put(taken[j])
+		}
+		q.mu.Lock()
+		rest = append(rest, q.chunks...)
+		q.chunks, q.spare = rest, taken[:0]
+		q.mu.Unlock()
+		return true, nil
+	}
+	q.release(taken)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.chunks) > 0 && !q.closed {
+		return true, nil // queued by other goroutines while we wrote
+	}
+	q.writing = false
+	q.idle.Broadcast()
+	return false, nil
+}
+
+// takeLocked takes every queued chunk for writing and makes room for waiters.
+func (q *Queue) takeLocked() [][]byte {
+	taken := q.chunks
+	q.chunks = q.spare[:0]
+	q.spare = nil
+	q.msgs, q.bytes = 0, 0
+	q.wakeLocked()
+	return taken
+}
+
+// release returns written chunks to the pool and keeps their slice for the next take.
+func (q *Queue) release(taken [][]byte) {
+	for i, c := range taken {
+		pool.Put(c)
+		taken[i] = nil
+	}
+	q.mu.Lock()
+	if q.spare == nil {
+		q.spare = taken[:0]
+	}
+	q.mu.Unlock()
+}
+
+// fail closes the queue after a write error, dropping what is queued.
+func (q *Queue) fail() {
+	q.mu.Lock()
+	q.closed = true
+	q.discardLocked()
+	q.writing = false
+	q.idle.Broadcast()
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+// Pause keeps new writers from starting and waits until a running writer has drained the
+// queue; messages pushed afterwards stay queued until Resume. It is used while the
+// connection under the queue is replaced (a TLS upgrade).
 func (q *Queue) Pause() {
 	q.mu.Lock()
 	q.paused = true
@@ -101,17 +269,18 @@ func (q *Queue) Pause() {
 	q.mu.Unlock()
 }
 
-// Resume undoes Pause. start reports that messages are waiting and no writer runs: the
-// caller must start one.
-func (q *Queue) Resume() (start bool) {
+// Resume undoes Pause, starting a writer for messages queued meanwhile.
+func (q *Queue) Resume() {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.paused = false
-	if len(q.chunks) > 0 && !q.writing && !q.closed {
+	start := len(q.chunks) > 0 && !q.writing && !q.closed && !q.held
+	if start {
 		q.writing = true
-		return true
 	}
-	return false
+	q.mu.Unlock()
+	if start {
+		q.start()
+	}
 }
 
 // appendLocked copies p to the tail chunk, opening new chunks as needed.
@@ -132,7 +301,7 @@ func (q *Queue) appendLocked(p []byte) {
 
 // Wait is Push that, while the queue is full, waits for room up to timeout (≤ 0: not at
 // all) or until the queue closes. It parks on a channel; it never spins.
-func (q *Queue) Wait(parts [][]byte, timeout time.Duration) (start bool, err error) {
+func (q *Queue) Wait(parts [][]byte, timeout time.Duration) error {
 	n := size(parts)
 	var timer *time.Timer
 	defer func() {
@@ -142,10 +311,18 @@ func (q *Queue) Wait(parts [][]byte, timeout time.Duration) (start bool, err err
 	}()
 	for {
 		q.mu.Lock()
-		start, err = q.pushLocked(parts, n)
+		start, err := q.pushLocked(parts, n)
+		if start {
+			q.mu.Unlock()
+			q.start()
+			if err != ErrFull || timeout <= 0 {
+				return err
+			}
+			continue // the lock was let go: look again before waiting
+		}
 		if err != ErrFull || timeout <= 0 {
 			q.mu.Unlock()
-			return start, err
+			return err
 		}
 		if q.space == nil {
 			q.space = make(chan struct{})
@@ -158,7 +335,7 @@ func (q *Queue) Wait(parts [][]byte, timeout time.Duration) (start bool, err err
 		select {
 		case <-space:
 		case <-timer.C:
-			return false, ErrTimeout
+			return ErrTimeout
 		}
 	}
 }
@@ -174,10 +351,8 @@ func (q *Queue) wakeLocked() {
 // Drain writes everything queued to w, batch after batch, until the queue is empty; then
 // the writer role ends (the next Push reports start again). It returns the bytes written
 // and the first write error; after an error the rest of the queue is discarded and the
-// queue is closed. Only the goroutine started for a Push that returned start=true may call it.
+// queue is closed. Only the goroutine the queue's start function started may call it.
 func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
-	var batch [][]byte // the previous batch's slice, reused as the next chunk list
-	var bufs net.Buffers
 	for {
 		q.mu.Lock()
 		if len(q.chunks) == 0 {
@@ -186,10 +361,9 @@ func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 			q.mu.Unlock()
 			return nil
 		}
-		taken := q.chunks
-		q.chunks = batch[:0]
-		q.msgs, q.bytes = 0, 0
-		q.wakeLocked()
+		taken := q.takeLocked()
+		bufs := q.bufs
+		q.bufs = nil
 		q.mu.Unlock()
 
 		// WriteTo consumes the slice it is called on, and nils the elements it has
@@ -199,19 +373,12 @@ func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 		if n > 0 && wrote != nil {
 			wrote(n)
 		}
-		for i, c := range taken {
-			pool.Put(c)
-			taken[i] = nil
-		}
-		batch = taken[:0]
+		q.mu.Lock()
+		q.bufs = bufs[:0]
+		q.mu.Unlock()
+		q.release(taken)
 		if err != nil {
-			q.mu.Lock()
-			q.closed = true
-			q.discardLocked()
-			q.writing = false
-			q.idle.Broadcast()
-			q.wakeLocked()
-			q.mu.Unlock()
+			q.fail()
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -68,10 +69,31 @@ func recv[V any](t *testing.T, ch <-chan V, what string) V {
 	}
 }
 
-func newQueue(msgs, bytes int) *Queue {
-	q := &Queue{}
-	q.Init(msgs, bytes)
-	return q
+// testQueue is a Queue whose start function only counts, so tests can see when the queue
+// asks for a writer and play the writer themselves.
+type testQueue struct {
+	*Queue
+	starts atomic.Int32
+}
+
+func newQueue(msgs, bytes int) *testQueue {
+	tq := &testQueue{Queue: &Queue{}}
+	tq.Init(msgs, bytes, func() { tq.starts.Add(1) })
+	return tq
+}
+
+// Push is Queue.Push, reporting whether it asked for a writer.
+func (tq *testQueue) Push(parts [][]byte) (start bool, err error) {
+	before := tq.starts.Load()
+	err = tq.Queue.Push(parts)
+	return tq.starts.Load() != before, err
+}
+
+// Wait is Queue.Wait, reporting whether it asked for a writer.
+func (tq *testQueue) Wait(parts [][]byte, d time.Duration) (start bool, err error) {
+	before := tq.starts.Load()
+	err = tq.Queue.Wait(parts, d)
+	return tq.starts.Load() != before, err
 }
 
 func msg(parts ...string) [][]byte {
@@ -82,7 +104,7 @@ func msg(parts ...string) [][]byte {
 	return out
 }
 
-func expectLen(t *testing.T, q *Queue, msgs, bytes int) {
+func expectLen(t *testing.T, q *testQueue, msgs, bytes int) {
 	t.Helper()
 	if m, b := q.Len(); m != msgs || b != bytes {
 		t.Fatalf("Len() = %d messages, %d bytes; want %d, %d", m, b, msgs, bytes)
@@ -398,7 +420,7 @@ func TestWait_WokenByClose(t *testing.T) {
 		_, err := q.Wait(msg("x"), time.Hour)
 		res <- err
 	}()
-	parked(t, q)
+	parked(t, q.Queue)
 	q.Close()
 	if err := recv(t, res, "the parked Wait"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("parked Wait woken by Close returned %v, want ErrClosed", err)
@@ -420,7 +442,7 @@ func TestWait_WokenWhenTheWriterMakesRoom(t *testing.T) {
 		s, err := q.Wait(msg("second"), time.Hour)
 		res <- result{s, err}
 	}()
-	parked(t, q)
+	parked(t, q.Queue)
 	w, r := tcpPair(t)
 	got := collect(r)
 	if err := q.Drain(w, nil); err != nil {
@@ -467,26 +489,25 @@ func TestWaitIdle_BlocksWhileAWriterRuns(t *testing.T) {
 // each goroutine's messages in order.
 func TestQueue_ConcurrentSendersAndWriter(t *testing.T) {
 	const senders, each = 8, 200
-	q := newQueue(16, 4096)
 	w, r := tcpPair(t)
 	got := collect(r)
 	var writers sync.WaitGroup
+	q := &Queue{}
+	q.Init(16, 4096, func() { // the queue's own start function: one writer at a time
+		writers.Go(func() {
+			if err := q.Drain(w, nil); err != nil {
+				t.Errorf("Drain: %v", err)
+			}
+		})
+	})
 	var sendersWG sync.WaitGroup
 	for g := range senders {
 		sendersWG.Go(func() {
 			for i := range each {
 				body := bytes.Repeat([]byte{'a' + byte(g)}, 1+(i*31)%500)
-				start, err := q.Wait([][]byte{fmt.Appendf(nil, "%d:%d:", g, i), body, []byte("\n")}, waitLong)
-				if err != nil {
+				if err := q.Wait([][]byte{fmt.Appendf(nil, "%d:%d:", g, i), body, []byte("\n")}, waitLong); err != nil {
 					t.Errorf("sender %d: %v", g, err)
 					return
-				}
-				if start {
-					writers.Go(func() {
-						if err := q.Drain(w, nil); err != nil {
-							t.Errorf("Drain: %v", err)
-						}
-					})
 				}
 			}
 		})
@@ -510,5 +531,94 @@ func TestQueue_ConcurrentSendersAndWriter(t *testing.T) {
 			t.Fatalf("sender %d: got message %d (%d-byte body), want message %d intact", g, i, len(body), next[g])
 		}
 		next[g]++
+	}
+}
+
+func TestHold_DefersTheWriterUntilRelease(t *testing.T) {
+	q := newQueue(10, 1000)
+	q.Hold()
+	if start, err := q.Push(msg("a")); err != nil || start {
+		t.Fatalf("Push while held: start %v, %v; want no writer", start, err)
+	}
+	q.Push(msg("b", "c"))
+	var wrote []string
+	try := func(b []byte) (int, error) { wrote = append(wrote, string(b)); return len(b), nil }
+	if err := q.Release(try, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(wrote) != 1 || wrote[0] != "abc" {
+		t.Fatalf("Release wrote %q, want one write of abc", wrote)
+	}
+	if n := q.starts.Load(); n != 0 {
+		t.Fatalf("%d writers started although everything was written inline", n)
+	}
+	if start, _ := q.Push(msg("d")); !start {
+		t.Fatal("after Release the next Push must start a writer")
+	}
+}
+
+func TestRelease_LeavesWhatWouldBlockToAWriter(t *testing.T) {
+	q := newQueue(10, 1000)
+	q.Hold()
+	q.Push(msg("hello world"))
+	try := func(b []byte) (int, error) { return 5, ErrWouldBlock }
+	if err := q.Release(try, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := q.starts.Load(); n != 1 {
+		t.Fatalf("%d writers started, want 1 for the rest", n)
+	}
+	w, r := tcpPair(t)
+	got := collect(r)
+	if err := q.Drain(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if out := string(recv(t, got, "the rest")); out != " world" {
+		t.Fatalf("writer wrote %q, want the unwritten rest", out)
+	}
+}
+
+func TestRelease_WriteErrorClosesTheQueue(t *testing.T) {
+	q := newQueue(10, 1000)
+	q.Hold()
+	q.Push(msg("x"))
+	boom := errors.New("boom")
+	if err := q.Release(func([]byte) (int, error) { return 0, boom }, nil); !errors.Is(err, boom) {
+		t.Fatalf("Release: %v, want boom", err)
+	}
+	if _, err := q.Push(msg("y")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Push after a failed write: %v", err)
+	}
+}
+
+// TestHold_FullQueueStartsTheWriter: a handler that fills its own queue while its batch is
+// held must not wait for the batch's end, which would never come.
+func TestHold_FullQueueStartsTheWriter(t *testing.T) {
+	q := newQueue(1, 1000)
+	q.Hold()
+	q.Push(msg("first"))
+	if start, err := q.Push(msg("second")); !errors.Is(err, ErrFull) || !start {
+		t.Fatalf("Push on a full held queue: start %v, %v; want a writer and ErrFull", start, err)
+	}
+}
+
+// TestHold_EndsAfterMaxHold: bytes sent by a handler that then works on leave within
+// MaxHold, without waiting for the batch to end.
+func TestHold_EndsAfterMaxHold(t *testing.T) {
+	started := make(chan struct{}, 1)
+	q := &Queue{}
+	q.Init(10, 1000, func() { started <- struct{}{} })
+	q.Hold()
+	t0 := time.Now()
+	if err := q.Push(msg("progress")); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, started, "a writer once MaxHold passed")
+	if el := time.Since(t0); el < MaxHold {
+		t.Fatalf("writer started after %v, before MaxHold", el)
+	}
+	if err := q.Release(nil, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package netwrite
+
+import "net"
+
+func newTrier(net.Conn) Trier { return nil }
