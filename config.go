@@ -157,6 +157,7 @@ type ConfigError struct {
 	Problem string
 }
 
+// Error says which field is wrong and why.
 func (e *ConfigError) Error() string {
 	return "supersocket: config: " + e.Field + ": " + e.Problem
 }

@@ -16,6 +16,7 @@ const (
 	StateStopping
 )
 
+// String returns the state's name, such as "Running".
 func (s ServerState) String() string {
 	switch s {
 	case StateNotStarted:

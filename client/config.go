@@ -104,6 +104,7 @@ type ConfigError struct {
 	Problem string
 }
 
+// Error says which field is wrong and why.
 func (e *ConfigError) Error() string {
 	return "client: config: " + e.Field + ": " + e.Problem
 }
@@ -204,6 +205,7 @@ const (
 	StateClosed
 )
 
+// String returns the state's name.
 func (s State) String() string {
 	switch s {
 	case StateConnected:

@@ -19,6 +19,7 @@ type ParamError struct {
 	Err error
 }
 
+// Error describes the bad or missing parameter.
 func (e *ParamError) Error() string {
 	switch {
 	case errors.Is(e.Err, ErrMissingParam):
@@ -48,6 +49,7 @@ type BindError struct {
 	Err error  // from encoding/json: a *json.SyntaxError, *json.UnmarshalTypeError…
 }
 
+// Error names the command and what was wrong with its JSON body.
 func (e *BindError) Error() string {
 	return fmt.Sprintf("command %s: bad JSON body: %v", e.Key, e.Err)
 }
@@ -62,6 +64,7 @@ type PanicError struct {
 	Stack []byte // the panicking goroutine's stack
 }
 
+// Error reports the recovered panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("command: panic: %v", e.Value) }
 
 // Unwrap returns Value when it is an error.
