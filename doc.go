@@ -36,6 +36,11 @@
 //	   ├─ bytes queued before Close are flushed (bounded by CloseLinger)
 //	   └─ then the socket closes and Closed(s, reason) runs; the first reason wins
 //
+// Closed runs for every session that was created, even one closed before Connected could
+// run (its filter factory failed, or the server began stopping as it was accepted); a
+// connection refused at accept, or whose TLS handshake failed, never becomes a session
+// and fires no event.
+//
 // Handlers of different sessions run in parallel; so do Send, TrySend and Close called
 // from other goroutines. A handler blocks only its own session's reading, never another
 // session. Code must not rely on which goroutine runs a handler (an event-loop engine is
