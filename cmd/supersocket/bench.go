@@ -169,6 +169,20 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The first SIGINT or SIGTERM ends the run early, with its results; a second one
+	// stops at once.
+	ctx, again, release := signalled(ctx)
+	defer release()
+	returned := make(chan struct{})
+	defer close(returned)
+	go func() {
+		select {
+		case <-again:
+			fmt.Fprintln(stderr, "supersocket bench: second signal: stopping now")
+			os.Exit(exitError)
+		case <-returned:
+		}
+	}()
 	if o.idle > 0 {
 		return benchIdle(ctx, &o, cd, stdout, stderr)
 	}
@@ -242,18 +256,20 @@ type benchJSON struct {
 	Time       string `json:"time"`
 
 	// Load.
-	Seconds           float64      `json:"seconds,omitempty"`
-	Msgs              int64        `json:"msgs,omitempty"`
-	MsgsPerSec        float64      `json:"msgs_per_sec,omitempty"`
-	MBPerSec          float64      `json:"mb_per_sec,omitempty"`
-	LatencyUS         *latencyJSON `json:"latency_us,omitempty"`
-	ClientCPUNsPerMsg float64      `json:"client_cpu_ns_per_msg,omitempty"`
-	ClientCPUUtil     float64      `json:"client_cpu_util,omitempty"`
-	ServerPID         int          `json:"server_pid,omitempty"`
-	ServerCPUSec      *float64     `json:"server_cpu_sec,omitempty"`
-	ServerCPUNsPerMsg *float64     `json:"server_cpu_ns_per_msg,omitempty"`
-	ServerCPUUtil     *float64     `json:"server_cpu_util,omitempty"`
-	ServerCPUError    string       `json:"server_cpu_error,omitempty"`
+	Seconds            float64      `json:"seconds,omitempty"`
+	Msgs               int64        `json:"msgs,omitempty"`
+	MsgsPerSec         float64      `json:"msgs_per_sec,omitempty"`
+	MBPerSec           float64      `json:"mb_per_sec,omitempty"`
+	LatencyUS          *latencyJSON `json:"latency_us,omitempty"`
+	ClientCPUNsPerMsg  float64      `json:"client_cpu_ns_per_msg,omitempty"`
+	ClientCPUUtil      float64      `json:"client_cpu_util,omitempty"`
+	ServerPID          int          `json:"server_pid,omitempty"`
+	ServerCPUSec       *float64     `json:"server_cpu_sec,omitempty"`
+	ServerCPUNsPerMsg  *float64     `json:"server_cpu_ns_per_msg,omitempty"`
+	ServerCPUUtil      *float64     `json:"server_cpu_util,omitempty"`
+	ServerCPUError     string       `json:"server_cpu_error,omitempty"`
+	ServerReadsPerMsg  *float64     `json:"server_reads_per_msg,omitempty"`  // read system calls (/proc/PID/io syscr) ÷ messages
+	ServerWritesPerMsg *float64     `json:"server_writes_per_msg,omitempty"` // write system calls (syscw) ÷ messages
 
 	// Idle.
 	OpenConns         int      `json:"open_conns,omitempty"`
@@ -290,7 +306,7 @@ func loadJSON(o *benchOptions, cd *codec, res *loadResult) *benchJSON {
 		Seconds: secs, Msgs: res.msgs,
 		LatencyUS: &latencyJSON{
 			P50: us(h.percentile(50)), P90: us(h.percentile(90)), P99: us(h.percentile(99)),
-			P999: us(h.percentile(99.9)), Max: us(h.max * int64(min(h.n, 1))), Mean: h.mean() / 1e3,
+			P999: us(h.percentile(99.9)), Max: us(h.max), Mean: h.mean() / 1e3,
 		},
 		Errors: res.errs.total(), ErrorKinds: res.errs.kinds, ErrorSample: res.errs.summary(),
 	}
@@ -314,6 +330,10 @@ func loadJSON(o *benchOptions, cd *codec, res *loadResult) *benchJSON {
 			if secs > 0 {
 				out.ServerCPUUtil = ptr(res.serverCPU.Seconds() / secs)
 			}
+		}
+		if res.serverIO != nil && res.msgs > 0 {
+			out.ServerReadsPerMsg = ptr(float64(res.serverIO.reads) / float64(res.msgs))
+			out.ServerWritesPerMsg = ptr(float64(res.serverIO.writes) / float64(res.msgs))
 		}
 	}
 	return out
@@ -377,6 +397,9 @@ func printLoad(w io.Writer, o *benchOptions, cd *codec, out *benchJSON, res *loa
 		row("server CPU/msg", "?", out.ServerCPUError)
 	case o.serverPID == 0:
 		row("server CPU/msg", "-", "give -server-pid PID to measure")
+	}
+	if out.ServerReadsPerMsg != nil {
+		row("server syscalls", fmt.Sprintf("%.3f / %.3f", *out.ServerReadsPerMsg, *out.ServerWritesPerMsg), "reads / writes per message (/proc/PID/io)")
 	}
 	if out.Msgs > 0 {
 		row("client CPU/msg", fmtDur(out.ClientCPUNsPerMsg), fmt.Sprintf("%.0f %% of a core", 100*out.ClientCPUUtil))

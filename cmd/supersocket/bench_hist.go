@@ -97,8 +97,8 @@ func (h *histogram) mean() float64 {
 }
 
 // quantile returns the value at quantile q (0 ≤ q ≤ 1): the middle of the bucket that
-// holds the ⌈q·n⌉-th smallest sample, clamped to the exact minimum and maximum. It is 0
-// for an empty histogram.
+// holds the ⌈q·n⌉-th smallest sample, clamped to the exact minimum and maximum; the
+// smallest and largest samples are known exactly. It is 0 for an empty histogram.
 func (h *histogram) quantile(q float64) int64 {
 	if h.n == 0 {
 		return 0
@@ -106,6 +106,12 @@ func (h *histogram) quantile(q float64) int64 {
 	rank := uint64(math.Ceil(q * float64(h.n)))
 	rank = max(rank, 1)
 	rank = min(rank, h.n)
+	switch rank {
+	case 1:
+		return h.min
+	case h.n:
+		return h.max
+	}
 	var seen uint64
 	for i, c := range h.counts {
 		if c == 0 {

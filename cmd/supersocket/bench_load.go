@@ -266,7 +266,8 @@ type loadResult struct {
 	errs      errorTally
 	serverCPU time.Duration // -1 when not measured
 	clientCPU time.Duration
-	serverErr error // why the server's CPU time could not be read
+	serverErr error   // why the server's CPU time could not be read
+	serverIO  *procIO // the server's read and write system calls over the run, when readable
 }
 
 // runLoad runs the load described by o and measures it.
@@ -311,10 +312,13 @@ func runLoad(ctx context.Context, o *benchOptions, cd *codec, stderr io.Writer) 
 
 	// The measured interval starts after the warm-up.
 	var cpu0, self0 time.Duration
+	var io0 procIO
+	var ioErr error
 	var recStart time.Time
 	startRecording := func() {
 		if o.serverPID > 0 {
 			cpu0, res.serverErr = procCPU(o.serverPID)
+			io0, ioErr = readProcIO(o.serverPID)
 		}
 		self0 = selfCPU()
 		recStart = time.Now()
@@ -342,6 +346,9 @@ func runLoad(ctx context.Context, o *benchOptions, cd *codec, stderr io.Writer) 
 		var cpu1 time.Duration
 		if cpu1, res.serverErr = procCPU(o.serverPID); res.serverErr == nil {
 			res.serverCPU = cpu1 - cpu0
+		}
+		if io1, err := readProcIO(o.serverPID); err == nil && ioErr == nil {
+			res.serverIO = &procIO{reads: io1.reads - io0.reads, writes: io1.writes - io0.writes}
 		}
 	}
 	stopProgress()

@@ -71,3 +71,45 @@ func parseVmRSS(b []byte) (int64, error) {
 	}
 	return 0, errors.New("/proc status: no VmRSS line")
 }
+
+// procIO is a process's read and write system calls so far, from /proc/PID/io (syscr,
+// syscw: read, readv, pread… and write, writev, pwrite…, sockets included).
+type procIO struct{ reads, writes uint64 }
+
+func readProcIO(pid int) (procIO, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return procIO{}, err
+	}
+	return parseProcIO(b)
+}
+
+func parseProcIO(b []byte) (procIO, error) {
+	var io procIO
+	found := 0
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		var dst *uint64
+		switch string(k) {
+		case "syscr":
+			dst = &io.reads
+		case "syscw":
+			dst = &io.writes
+		default:
+			continue
+		}
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+		if err != nil {
+			return procIO{}, fmt.Errorf("/proc io %s: %w", k, err)
+		}
+		*dst = n
+		found++
+	}
+	if found != 2 {
+		return procIO{}, errors.New("/proc io: no syscr and syscw lines")
+	}
+	return io, nil
+}

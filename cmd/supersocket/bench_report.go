@@ -106,12 +106,13 @@ type cellStats struct {
 	msgsPerSec float64
 	cpuPerMsg  float64 // ns; NaN when not measured
 	p99        float64 // µs
+	syscalls   float64 // the server's read + write system calls per message; NaN when not measured
 	clientUtil float64
 	serverUtil float64
 }
 
 func summarize(rs []benchJSON) cellStats {
-	var rate, cpu, p99, cu, su []float64
+	var rate, cpu, p99, cu, su, sys []float64
 	st := cellStats{runs: len(rs)}
 	for _, r := range rs {
 		st.errors += r.Errors
@@ -126,7 +127,11 @@ func summarize(rs []benchJSON) cellStats {
 			p99 = append(p99, r.LatencyUS.P99)
 		}
 		cu = append(cu, r.ClientCPUUtil)
+		if r.ServerReadsPerMsg != nil && r.ServerWritesPerMsg != nil {
+			sys = append(sys, *r.ServerReadsPerMsg+*r.ServerWritesPerMsg)
+		}
 	}
+	st.syscalls = median(sys)
 	st.msgsPerSec, st.cpuPerMsg, st.p99 = median(rate), median(cpu), median(p99)
 	st.clientUtil, st.serverUtil = median(cu), median(su)
 	return st
@@ -232,6 +237,7 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 	fmt.Fprintln(w, "  msgs/s     replies checked per second (every byte, in order)")
 	fmt.Fprintln(w, "  CPU/msg    the server's utime+stime over the run ÷ messages (/proc/PID/stat, 10 ms ticks)")
 	fmt.Fprintln(w, "  p99        latency from request write to reply read, at the load tool")
+	fmt.Fprintln(w, "  sys/msg    the server's read + write system calls per message (/proc/PID/io syscr + syscw)")
 	fmt.Fprintln(w, "  load CPU   the load tool's CPU use, in cores (it has one); * marks a saturated load tool")
 	fmt.Fprintln(w, "On a 2-core machine (server on one core, load tool on the other) the load tool saturates its")
 	fmt.Fprintln(w, "core at >= 64 connections: there msgs/s measures the load tool as much as the server, and")
@@ -263,6 +269,9 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 			fmt.Fprintf(&hdr, " %8s", "ss÷gnet")
 			for _, l := range order {
 				fmt.Fprintf(&hdr, " %9s", name(l)+" p99")
+			}
+			for _, l := range order {
+				fmt.Fprintf(&hdr, " %8s", name(l)+" sys")
 			}
 			fmt.Fprintf(&hdr, " %9s %4s %s", "load CPU", "runs", "errors")
 			fmt.Fprintln(w, hdr.String())
@@ -301,6 +310,13 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 		fmt.Fprintf(w, " %8s", fmtRatio(get(labelSelf, cpu), get(labelGnet, cpu)))
 		for _, l := range order {
 			fmt.Fprintf(w, " %9s", fmtNs(get(l, p99)*1e3))
+		}
+		for _, l := range order {
+			if v := get(l, func(s cellStats) float64 { return s.syscalls }); math.IsNaN(v) {
+				fmt.Fprintf(w, " %8s", "-")
+			} else {
+				fmt.Fprintf(w, " %8.3f", v)
+			}
 		}
 		mark := " "
 		if maxClient >= saturatedLoadCPU {

@@ -2,6 +2,7 @@
 //
 //	supersocket                  the commandline app on 127.0.0.1:2012 (SuperSocket's quick start)
 //	supersocket serve [flags]    one server, configured by flags (see supersocket serve -h)
+//	supersocket serve -config F  every server the YAML file F declares (examples/servers.yaml)
 //
 // The server runs until SIGINT or SIGTERM, then shuts down gracefully and exits 0; a
 // second signal stops it at once. Invalid flags print a message naming the problem and
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "bench":
 		return bench(ctx, args[1:], stderr)
+	case "soak":
+		return soak(ctx, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
 		return exitOK
@@ -53,7 +56,10 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   supersocket                 serve the commandline app on 127.0.0.1:2012
   supersocket serve [flags]   serve one app; "supersocket serve -h" lists the flags
+  supersocket serve -config FILE
+                              serve every server a YAML file declares (examples/servers.yaml)
   supersocket bench [flags]   load-test an echo server; "supersocket bench -h" lists the flags
+  supersocket soak [flags]    mixed load against in-process servers, sampling RSS, goroutines and fds; "supersocket soak -h"
   supersocket help            this text
 `)
 }

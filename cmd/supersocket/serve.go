@@ -7,18 +7,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
+	"github.com/supersocket-go/supersocket/metrics"
 )
 
-// serveFlags are the flags of "serve": Config's fields in kebab-case.
+// serveFlags are the flags of "serve": Config's fields in kebab-case, plus the
+// process-wide -config, -metrics-addr, -log-level and -log-format.
 type serveFlags struct {
+	config      string
+	metricsAddr string
+	logLevel    string
+	logFormat   string
+
 	app       string
 	addr      string
-	logLevel  string
 	tlsCert   string
 	tlsKey    string
 	tlsCA     string
@@ -26,51 +35,98 @@ type serveFlags struct {
 	cfg       supersocket.Config
 }
 
+// globalFlags apply to the whole process; every other flag configures one server.
+var globalFlags = []string{"config", "metrics-addr", "log-level", "log-format"}
+
+func defaultServeFlags() serveFlags {
+	return serveFlags{
+		logLevel:  "info",
+		logFormat: "text",
+		app:       "commandline",
+		addr:      "127.0.0.1:2012",
+		cfg: supersocket.Config{
+			Mode:              "tcp",
+			MaxConnections:    supersocket.DefaultMaxConnections,
+			MaxRequestLength:  supersocket.DefaultMaxRequestLength,
+			ReceiveBufferSize: supersocket.DefaultReceiveBufferSize,
+			SendQueueSize:     supersocket.DefaultSendQueueSize,
+			SendQueueBytes:    supersocket.DefaultSendQueueBytes,
+			SendTimeout:       supersocket.DefaultSendTimeout,
+			CloseLinger:       supersocket.DefaultCloseLinger,
+			KeepAlive:         supersocket.DefaultKeepAlive,
+			HandshakeTimeout:  supersocket.DefaultHandshakeTimeout,
+			DatagramQueueSize: supersocket.DefaultDatagramQueueSize,
+		},
+	}
+}
+
+// newServeFlagSet defines the flags over f; each flag's default is f's current value, so
+// parsing over a server read from a file changes only what the command line sets.
 func newServeFlagSet(f *serveFlags, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("supersocket serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: supersocket serve [flags]                one server, configured by flags
+       supersocket serve -config FILE [flags]   every server a YAML file declares
+
+Flags other than -config, -metrics-addr, -log-level and -log-format override the file's
+settings when it declares one server.
+
+`)
+		fs.PrintDefaults()
+	}
 	c := &f.cfg
-	fs.StringVar(&f.app, "app", "commandline", "app to serve: "+strings.Join(apps.Names(), ", "))
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:2012", "address(es) to listen on, host:port, comma-separated")
-	fs.StringVar(&c.Mode, "mode", "tcp", "transport: tcp or udp (udp: one request per datagram, replies to the sender)")
-	fs.StringVar(&c.Name, "name", "", "server name in logs (default: the app's name)")
-	fs.IntVar(&c.MaxConnections, "max-connections", supersocket.DefaultMaxConnections, "most live sessions; more are refused at accept")
-	fs.IntVar(&c.MaxRequestLength, "max-request-length", supersocket.DefaultMaxRequestLength, "largest request in `bytes`; longer closes the session (ProtocolError)")
-	fs.IntVar(&c.ReceiveBufferSize, "receive-buffer-size", supersocket.DefaultReceiveBufferSize, "pooled read buffer in `bytes`")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 0, "close sessions idle this long (TimeOut); 0 = off")
-	fs.DurationVar(&c.IdleCheckInterval, "idle-check-interval", 0, "how often idleness is checked (default: idle-timeout/4, 10ms..1s)")
-	fs.IntVar(&c.SendQueueSize, "send-queue-size", supersocket.DefaultSendQueueSize, "send queue bound in messages per session")
-	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", supersocket.DefaultSendQueueBytes, "send queue bound in `bytes` per session")
-	fs.DurationVar(&c.SendTimeout, "send-timeout", supersocket.DefaultSendTimeout, "how long Send waits on a full queue; negative = no wait")
-	fs.BoolVar(&c.CloseOnSendTimeout, "close-on-send-timeout", false, "close a session whose Send timed out (TimeOut)")
-	fs.DurationVar(&c.CloseLinger, "close-linger", supersocket.DefaultCloseLinger, "how long a closing session may flush queued bytes; negative = drop them")
-	fs.DurationVar(&c.KeepAlive, "keep-alive", supersocket.DefaultKeepAlive, "TCP keep-alive period; negative = off")
-	fs.BoolVar(&c.Nagle, "nagle", false, "turn Nagle's algorithm on (TCP_NODELAY off)")
-	fs.IntVar(&c.SocketReadBuffer, "socket-read-buffer", 0, "SO_RCVBUF in `bytes`; 0 = OS default")
-	fs.IntVar(&c.SocketWriteBuffer, "socket-write-buffer", 0, "SO_SNDBUF in `bytes`; 0 = OS default")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file`: serve TLS on every TCP listener (reloaded on SIGHUP)")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` for -tls-cert")
-	fs.StringVar(&f.tlsCA, "tls-client-ca", "", "PEM `file` of CAs for client certificates (mTLS; reloaded on SIGHUP)")
-	fs.StringVar(&f.tlsClient, "tls-client-auth", "", "client certificates: none, optional or required (default: required with -tls-client-ca)")
-	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", supersocket.DefaultHandshakeTimeout, "TLS handshake bound")
-	fs.DurationVar(&c.FirstRequestTimeout, "first-request-timeout", 0, "close sessions without a complete request this long after connecting (TimeOut); 0 = off")
-	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most live sessions per remote IP; 0 = no cap")
-	fs.Float64Var(&c.AcceptRate, "accept-rate", 0, "most connections accepted per second; 0 = no limit")
-	fs.IntVar(&c.AcceptBurst, "accept-burst", 0, "accept rate limiter burst (default: the rate)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.config, "config", f.config, "YAML `file` declaring servers (see examples/servers.yaml); ${VAR} and ${VAR:-default} are expanded")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", f.metricsAddr, "serve /metrics (Prometheus), /status (JSON) and /debug/pprof/ on `host:port`; empty = off")
+	fs.StringVar(&f.logLevel, "log-level", f.logLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", f.logFormat, "log format: text or json")
+	fs.StringVar(&f.app, "app", f.app, "app to serve: "+strings.Join(apps.Names(), ", "))
+	fs.StringVar(&f.addr, "addr", f.addr, "address(es) to listen on, host:port, comma-separated")
+	fs.StringVar(&c.Mode, "mode", c.Mode, "transport: tcp or udp (udp: one request per datagram, replies to the sender)")
+	fs.StringVar(&c.Name, "name", c.Name, "server name in logs and metrics (default: the app's name)")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most live sessions; more are refused at accept")
+	fs.IntVar(&c.MaxRequestLength, "max-request-length", c.MaxRequestLength, "largest request in `bytes`; longer closes the session (ProtocolError)")
+	fs.IntVar(&c.ReceiveBufferSize, "receive-buffer-size", c.ReceiveBufferSize, "pooled read buffer in `bytes`")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close sessions idle this long (TimeOut); 0 = off")
+	fs.DurationVar(&c.IdleCheckInterval, "idle-check-interval", c.IdleCheckInterval, "how often idleness is checked (default: idle-timeout/4, 10ms..1s)")
+	fs.IntVar(&c.SendQueueSize, "send-queue-size", c.SendQueueSize, "send queue bound in messages per session")
+	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", c.SendQueueBytes, "send queue bound in `bytes` per session")
+	fs.DurationVar(&c.SendTimeout, "send-timeout", c.SendTimeout, "how long Send waits on a full queue; negative = no wait")
+	fs.BoolVar(&c.CloseOnSendTimeout, "close-on-send-timeout", c.CloseOnSendTimeout, "close a session whose Send timed out (TimeOut)")
+	fs.DurationVar(&c.CloseLinger, "close-linger", c.CloseLinger, "how long a closing session may flush queued bytes; negative = drop them")
+	fs.DurationVar(&c.KeepAlive, "keep-alive", c.KeepAlive, "TCP keep-alive period; negative = off")
+	fs.BoolVar(&c.Nagle, "nagle", c.Nagle, "turn Nagle's algorithm on (TCP_NODELAY off)")
+	fs.IntVar(&c.SocketReadBuffer, "socket-read-buffer", c.SocketReadBuffer, "SO_RCVBUF in `bytes`; 0 = OS default")
+	fs.IntVar(&c.SocketWriteBuffer, "socket-write-buffer", c.SocketWriteBuffer, "SO_SNDBUF in `bytes`; 0 = OS default")
+	fs.StringVar(&f.tlsCert, "tls-cert", f.tlsCert, "PEM certificate `file`: serve TLS on every TCP listener (reloaded on SIGHUP)")
+	fs.StringVar(&f.tlsKey, "tls-key", f.tlsKey, "PEM private key `file` for -tls-cert")
+	fs.StringVar(&f.tlsCA, "tls-client-ca", f.tlsCA, "PEM `file` of CAs for client certificates (mTLS; reloaded on SIGHUP)")
+	fs.StringVar(&f.tlsClient, "tls-client-auth", f.tlsClient, "client certificates: none, optional or required (default: required with -tls-client-ca)")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "TLS handshake bound")
+	fs.DurationVar(&c.FirstRequestTimeout, "first-request-timeout", c.FirstRequestTimeout, "close sessions without a complete request this long after connecting (TimeOut); 0 = off")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "most live sessions per remote IP; 0 = no cap")
+	fs.Float64Var(&c.AcceptRate, "accept-rate", c.AcceptRate, "most connections accepted per second; 0 = no limit")
+	fs.IntVar(&c.AcceptBurst, "accept-burst", c.AcceptBurst, "accept rate limiter burst (default: the rate)")
+	fs.IntVar(&c.DatagramQueueSize, "datagram-queue-size", c.DatagramQueueSize, "UDP: datagrams a session may have waiting; more are dropped")
 	return fs
 }
 
 // flagOf names the flag behind a Config field, for error messages.
 var flagOf = map[string]string{
+	"Name":                "-name",
 	"Mode":                "-mode",
 	"MaxConnections":      "-max-connections",
 	"MaxRequestLength":    "-max-request-length",
 	"ReceiveBufferSize":   "-receive-buffer-size",
 	"SendQueueSize":       "-send-queue-size",
 	"SendQueueBytes":      "-send-queue-bytes",
+	"SendTimeout":         "-send-timeout",
+	"CloseOnSendTimeout":  "-close-on-send-timeout",
+	"CloseLinger":         "-close-linger",
 	"IdleTimeout":         "-idle-timeout",
 	"IdleCheckInterval":   "-idle-check-interval",
+	"KeepAlive":           "-keep-alive",
+	"Nagle":               "-nagle",
 	"SocketReadBuffer":    "-socket-read-buffer",
 	"SocketWriteBuffer":   "-socket-write-buffer",
 	"HandshakeTimeout":    "-handshake-timeout",
@@ -78,6 +134,7 @@ var flagOf = map[string]string{
 	"MaxConnectionsPerIP": "-max-connections-per-ip",
 	"AcceptRate":          "-accept-rate",
 	"AcceptBurst":         "-accept-burst",
+	"DatagramQueueSize":   "-datagram-queue-size",
 }
 
 // tlsFlag names the flag behind a TLSConfig field.
@@ -89,8 +146,55 @@ var tlsFlag = map[string]string{
 	"":             "-tls-cert",
 }
 
+// flagFor names the flag behind a ConfigError's field, or "".
+func flagFor(field string) string {
+	if strings.HasPrefix(field, "Listeners") {
+		if _, tlsField, ok := strings.Cut(field, ".TLS"); ok {
+			return tlsFlag[strings.TrimPrefix(tlsField, ".")]
+		}
+		return "-addr"
+	}
+	return flagOf[field]
+}
+
+// serverSpec is one server to run, from the flags or from an entry of a config file.
+type serverSpec struct {
+	app   string
+	cfg   supersocket.Config // without Logger and ObserveRequest, which build sets
+	named bool               // cfg.Name was given, not taken from the app
+	// place turns New's *ConfigError into the message to show: naming the flag, or the
+	// file, line and key.
+	place func(*supersocket.ConfigError) error
+}
+
+// namedServer is a built server and what the status page says of it.
+type namedServer struct {
+	name, app string
+	srv       apps.Server
+}
+
+// build makes the server; it binds nothing.
+func (s *serverSpec) build(log *slog.Logger, hist *metrics.RequestHistogram) (namedServer, error) {
+	app, err := apps.Lookup(s.app)
+	if err != nil {
+		return namedServer{}, err
+	}
+	cfg := s.cfg
+	cfg.Logger = log
+	cfg.ObserveRequest = hist.Observer(cfg.Name)
+	srv, err := app(cfg)
+	if err != nil {
+		var ce *supersocket.ConfigError
+		if errors.As(err, &ce) && s.place != nil {
+			return namedServer{}, s.place(ce)
+		}
+		return namedServer{}, err
+	}
+	return namedServer{name: cfg.Name, app: s.app, srv: srv}, nil
+}
+
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	var f serveFlags
+	f := defaultServeFlags()
 	fs := newServeFlagSet(&f, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,75 +205,174 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	app, err := apps.Lookup(f.app)
-	if err != nil {
-		return usageError(stderr, fmt.Errorf("-app: %w", err))
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	var specs []serverSpec
+	metricsAddr, logLevel, logFormat := f.metricsAddr, f.logLevel, f.logFormat
+	if f.config == "" {
+		spec, err := f.spec()
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		specs = []serverSpec{spec}
+	} else {
+		cf, err := loadConfigFile(f.config)
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		if !set["metrics-addr"] {
+			metricsAddr = cf.cfg.MetricsAddr
+		}
+		if !set["log-level"] && cf.cfg.LogLevel != "" {
+			logLevel = cf.cfg.LogLevel
+		}
+		if !set["log-format"] && cf.cfg.LogFormat != "" {
+			logFormat = cf.cfg.LogFormat
+		}
+		specs = cf.servers
+		var serverFlags []string
+		for name := range set {
+			if !slices.Contains(globalFlags, name) {
+				serverFlags = append(serverFlags, "-"+name)
+			}
+		}
+		slices.Sort(serverFlags)
+		switch {
+		case len(serverFlags) == 0:
+		case len(specs) > 1:
+			return usageError(stderr, fmt.Errorf("%s: %s declares %d servers, and such flags override a file of one server only; "+
+				"set them in the file (with -config, only -metrics-addr, -log-level and -log-format apply to every server)",
+				strings.Join(serverFlags, ", "), f.config, len(specs)))
+		default:
+			if specs[0], err = overlayFlags(specs[0], args, set); err != nil {
+				return usageError(stderr, err)
+			}
+		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return usageError(stderr, fmt.Errorf("-log-level: %q is not debug, info, warn or error", f.logLevel))
+	level, err := parseLogLevel(logLevel)
+	if err != nil {
+		return usageError(stderr, fmt.Errorf("-log-level: %w", err))
+	}
+	if logFormat != "text" && logFormat != "json" {
+		return usageError(stderr, fmt.Errorf("-log-format: %q is not text or json", logFormat))
+	}
+	if metricsAddr != "" {
+		if err := checkHostPort(metricsAddr); err != nil {
+			return usageError(stderr, fmt.Errorf("-metrics-addr: %w", err))
+		}
+	}
+	log := newLogger(stderr, level, logFormat)
+	hist := metrics.NewRequestHistogram()
+	servers := make([]namedServer, 0, len(specs))
+	for i := range specs {
+		ns, err := specs[i].build(log, hist)
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		servers = append(servers, ns)
+	}
+	return runServers(ctx, servers, hist, metricsAddr, log, stderr)
+}
+
+// spec makes the one server the flags describe.
+func (f *serveFlags) spec() (serverSpec, error) {
+	if _, err := apps.Lookup(f.app); err != nil {
+		return serverSpec{}, fmt.Errorf("-app: %w", err)
 	}
 	tlsCfg, err := f.tls()
 	if err != nil {
-		return usageError(stderr, err)
+		return serverSpec{}, err
 	}
+	cfg := f.cfg
 	for a := range strings.SplitSeq(f.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			f.cfg.Listeners = append(f.cfg.Listeners, supersocket.ListenerConfig{Addr: a, TLS: tlsCfg})
+			cfg.Listeners = append(cfg.Listeners, supersocket.ListenerConfig{Addr: a, TLS: tlsCfg})
 		}
 	}
-	if tlsCfg != nil && f.cfg.Mode == "udp" {
-		return usageError(stderr, errors.New("-tls-cert: TLS needs -mode tcp"))
+	if tlsCfg != nil && cfg.Mode == "udp" {
+		return serverSpec{}, errors.New("-tls-cert: TLS needs -mode tcp")
 	}
-	if f.cfg.Name == "" {
-		f.cfg.Name = f.app
+	spec := serverSpec{app: f.app, cfg: cfg, named: cfg.Name != ""}
+	if !spec.named {
+		spec.cfg.Name = f.app
 	}
-	f.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := app(f.cfg)
-	if err != nil {
-		var ce *supersocket.ConfigError
-		if errors.As(err, &ce) {
-			name := flagOf[ce.Field]
-			if strings.HasPrefix(ce.Field, "Listeners") {
-				name = "-addr"
-				if _, field, ok := strings.Cut(ce.Field, ".TLS"); ok {
-					name = tlsFlag[strings.TrimPrefix(field, ".")]
-				}
+	spec.place = func(ce *supersocket.ConfigError) error {
+		if name := flagFor(ce.Field); name != "" {
+			return fmt.Errorf("%s: %s", name, ce.Problem)
+		}
+		return ce
+	}
+	return spec, nil
+}
+
+// overlayFlags applies the flags set on the command line over the one server of a config
+// file: args are parsed again, over the file's values, so what the command line does not
+// set keeps the file's value. -addr replaces the file's listeners; -tls-* set the TLS of
+// every TCP listener.
+func overlayFlags(spec serverSpec, args []string, set map[string]bool) (serverSpec, error) {
+	g := serveFlags{app: spec.app, cfg: spec.cfg}
+	if err := newServeFlagSet(&g, io.Discard).Parse(args); err != nil {
+		return spec, err // parsed once already: cannot happen
+	}
+	out := spec
+	out.cfg = g.cfg
+	out.cfg.Listeners = slices.Clone(spec.cfg.Listeners)
+	if set["app"] {
+		if _, err := apps.Lookup(g.app); err != nil {
+			return spec, fmt.Errorf("-app: %w", err)
+		}
+		out.app = g.app
+		if !spec.named && !set["name"] {
+			out.cfg.Name = g.app
+		}
+	}
+	if set["name"] {
+		out.named = g.cfg.Name != ""
+		if !out.named {
+			out.cfg.Name = out.app
+		}
+	}
+	if set["addr"] {
+		out.cfg.Listeners = nil
+		for a := range strings.SplitSeq(g.addr, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				out.cfg.Listeners = append(out.cfg.Listeners, supersocket.ListenerConfig{Addr: a})
 			}
-			if name != "" {
-				return usageError(stderr, fmt.Errorf("%s: %s", name, ce.Problem))
+		}
+	}
+	tlsSet := set["tls-cert"] || set["tls-key"] || set["tls-client-ca"] || set["tls-client-auth"]
+	if tlsSet {
+		tlsCfg, err := g.tls()
+		if err != nil {
+			return spec, err
+		}
+		n := 0
+		for i := range out.cfg.Listeners {
+			l := &out.cfg.Listeners[i]
+			network := l.Network
+			if network == "" {
+				network = out.cfg.Mode
+			}
+			if !strings.HasPrefix(network, "udp") {
+				l.TLS = tlsCfg
+				n++
 			}
 		}
-		return usageError(stderr, err)
-	}
-	// Signals are caught before the listeners open, so one sent as soon as the server
-	// answers is a graceful shutdown, never the default kill.
-	ctx, again, release := signalled(ctx)
-	defer release()
-	if err := srv.Start(); err != nil {
-		fmt.Fprintf(stderr, "supersocket: %v\n", err)
-		return exitError
-	}
-	stopReload := reloadOnHangup(srv, f.cfg.Logger)
-	defer stopReload()
-	go func() {
-		// A second signal while shutting down: stop at once.
-		select {
-		case <-again:
-			f.cfg.Logger.Warn("second signal: stopping now")
-			srv.Stop()
-		case <-ctx.Done():
+		if n == 0 {
+			return spec, errors.New("-tls-cert: the server has no TCP listener")
 		}
-	}()
-	start := time.Now()
-	err = srv.Serve(ctx)
-	st := srv.Stats()
-	f.cfg.Logger.Info("exiting", "uptime", time.Since(start).Round(time.Millisecond), "accepted", st.Accepted, "requests", st.Requests)
-	if err != nil && !errors.Is(err, supersocket.ErrServerClosed) {
-		fmt.Fprintf(stderr, "supersocket: %v\n", err)
-		return exitError
 	}
-	return exitOK
+	filePlace := spec.place
+	out.place = func(ce *supersocket.ConfigError) error {
+		name := flagFor(ce.Field)
+		if name != "" && set[strings.TrimPrefix(name, "-")] ||
+			strings.HasPrefix(ce.Field, "Listeners") && (set["addr"] && !strings.Contains(ce.Field, ".TLS") || tlsSet && strings.Contains(ce.Field, ".TLS")) {
+			return fmt.Errorf("%s: %s", name, ce.Problem)
+		}
+		return filePlace(ce)
+	}
+	return out, nil
 }
 
 // tls builds the listeners' TLS configuration from the -tls-* flags; nil without them.
@@ -180,22 +383,137 @@ func (f *serveFlags) tls() (*supersocket.TLSConfig, error) {
 	if f.tlsCert == "" || f.tlsKey == "" {
 		return nil, errors.New("-tls-cert and -tls-key go together (and -tls-client-ca needs them)")
 	}
-	t := &supersocket.TLSConfig{CertFile: f.tlsCert, KeyFile: f.tlsKey, ClientCAFile: f.tlsCA}
-	switch f.tlsClient {
-	case "":
-	case "none":
-		t.ClientAuth = supersocket.ClientCertNone
-	case "optional":
-		t.ClientAuth = supersocket.ClientCertOptional
-	case "required":
-		t.ClientAuth = supersocket.ClientCertRequired
-	default:
-		return nil, fmt.Errorf("-tls-client-auth: %q is not none, optional or required", f.tlsClient)
+	policy, err := parseClientAuth(f.tlsClient)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-client-auth: %w", err)
 	}
-	return t, nil
+	return &supersocket.TLSConfig{CertFile: f.tlsCert, KeyFile: f.tlsKey, ClientCAFile: f.tlsCA, ClientAuth: policy}, nil
+}
+
+func parseClientAuth(s string) (supersocket.ClientCertPolicy, error) {
+	switch s {
+	case "":
+		return supersocket.ClientCertDefault, nil
+	case "none":
+		return supersocket.ClientCertNone, nil
+	case "optional":
+		return supersocket.ClientCertOptional, nil
+	case "required":
+		return supersocket.ClientCertRequired, nil
+	}
+	return 0, fmt.Errorf("%q is not none, optional or required", s)
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
+	}
+	return level, nil
+}
+
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func usageError(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "supersocket serve: %v\n", err)
 	return exitUsage
+}
+
+// serverGroup reloads the TLS of every server on SIGHUP.
+type serverGroup []namedServer
+
+func (g serverGroup) ReloadTLS() error {
+	var errs []error
+	for _, s := range g {
+		if err := s.srv.ReloadTLS(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runServers starts the metrics endpoint, then every server, all or none, and runs them
+// until ctx ends or a signal comes; then it shuts them all down gracefully (a second
+// signal: at once) and the metrics endpoint after them.
+func runServers(ctx context.Context, servers []namedServer, hist *metrics.RequestHistogram, metricsAddr string, log *slog.Logger, stderr io.Writer) int {
+	// Signals are caught before anything opens, so one sent as soon as a server answers
+	// is a graceful shutdown, never the default kill.
+	ctx, again, release := signalled(ctx)
+	defer release()
+	start := time.Now()
+
+	var obs *observability
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "supersocket: metrics: %v\n", err)
+			return exitError
+		}
+		obs = startObservability(ln, servers, hist, start, log)
+	}
+	// SIGHUP is caught before anything listens, so one sent as soon as a server answers
+	// reloads certificates rather than killing the process.
+	stopReload := reloadOnHangup(serverGroup(servers), log)
+	defer stopReload()
+	for i, s := range servers {
+		if err := s.srv.Start(); err != nil {
+			fmt.Fprintf(stderr, "supersocket: %s: %v\n", s.name, err)
+			for _, started := range servers[:i] {
+				started.srv.Stop()
+			}
+			obs.close()
+			return exitError
+		}
+	}
+
+	<-ctx.Done()
+	// Shutdown lets sessions flush until its context ends; a second signal ends it, and
+	// what is left closes at once.
+	now, stopNow := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNow()
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() {
+			if err := s.srv.Shutdown(now); err != nil && !errors.Is(err, context.Canceled) {
+				errs[i] = err
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-again:
+		log.Warn("second signal: stopping now")
+		stopNow()
+		<-done
+	}
+	obs.close()
+
+	var total supersocket.Stats
+	for _, s := range servers {
+		st := s.srv.Stats()
+		total.Accepted += st.Accepted
+		total.Requests += st.Requests
+	}
+	log.Info("exiting", "uptime", time.Since(start).Round(time.Millisecond), "servers", len(servers),
+		"accepted", total.Accepted, "requests", total.Requests)
+	code := exitOK
+	for i, err := range errs {
+		if err != nil {
+			fmt.Fprintf(stderr, "supersocket: %s: %v\n", servers[i].name, err)
+			code = exitError
+		}
+	}
+	return code
 }

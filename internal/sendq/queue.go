@@ -40,9 +40,9 @@ type Queue struct {
 	maxMsgs  int
 	maxBytes int
 	closed   bool
-	writing  bool          // a writer owns the drain
-	paused   bool          // no writer may start (the stream is being replaced)
-	held     bool          // the session's reader is dispatching; it flushes in Release
+	writing  bool // a writer owns the drain
+	paused   bool // no writer may start (the stream is being replaced)
+	held     bool // the session's reader is dispatching; it flushes in Release
 	// holdTimer ends a Hold that has held bytes for MaxHold, so a handler that sends and
 	// then works on does not keep its reply, or other goroutines' sends, waiting.
 	holdTimer *time.Timer
@@ -51,8 +51,8 @@ type Queue struct {
 	// drains so a drain allocates nothing.
 	spare [][]byte
 	bufs  net.Buffers
-	start func() // starts a writer goroutine that calls Drain
-	space    chan struct{} // closed when room is made or the queue closes; nil if nobody waits
+	start func()        // starts a writer goroutine that calls Drain
+	space chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
 
 // Init sets the bounds, and start, which the queue calls (never under its lock) when a
