@@ -24,6 +24,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "listen address")
 	protocol := flag.String("proto", proto.Echo, "protocol: line, len or echo")
+	bufSize := flag.Int("buf", 4096, "size of each connection's bufio.Reader and bufio.Writer (4096 is bufio's default)")
 	flag.Parse()
 	if err := proto.Check(*protocol); err != nil {
 		fmt.Fprintln(os.Stderr, "netecho: -proto:", err)
@@ -60,7 +61,7 @@ func main() {
 				mu.Unlock()
 				c.Close()
 			}()
-			serve(c, *protocol)
+			serve(c, *protocol, *bufSize)
 		})
 	}
 	mu.Lock()
@@ -74,9 +75,9 @@ func main() {
 // serve echoes frames until the connection ends. Replies go through a bufio.Writer that
 // is flushed whenever no further request is already buffered: one write per batch of
 // pipelined requests, at once for a lone one.
-func serve(c net.Conn, protocol string) {
-	r := bufio.NewReader(c)
-	w := bufio.NewWriter(c)
+func serve(c net.Conn, protocol string, bufSize int) {
+	r := bufio.NewReaderSize(c, bufSize)
+	w := bufio.NewWriterSize(c, bufSize)
 	var body []byte // a frame's body, grown as needed
 	var err error
 	for err == nil {

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# bench/run.sh — supersocket's benchmark suite, with its peer baselines in the same run.
+#
+# Builds supersocket (the CLI, with "bench" and the echo apps), bench/netecho (Go's net,
+# a goroutine per connection) and bench/gnetecho (gnet v2), then:
+#   1. the load matrix: protocol (line, len, echo) × connections (1, 64, 1000) × message
+#      size (64 B, 4 KiB) × pipeline depth (1, 16), against all three servers, RUNS runs per
+#      cell, servers interleaved; the server pinned to CPU SERVER_CPU and the load tool to
+#      LOAD_CPU (taskset). Reported: medians, supersocket ÷ net msgs/s and supersocket ÷
+#      gnet server CPU per message.
+#   2. idle memory: IDLE connections held open after one exchange each, the server's RSS
+#      growth per connection, for the three servers.
+#   3. optionally (GOBENCH=1) the Go benchmarks, compared with benchstat against the
+#      revision BENCHSTAT_BASE when it is set.
+#
+# Usage:
+#   bench/run.sh                 the full matrix (about 10 minutes on 2 cores) + idle at 10 000
+#   bench/run.sh quick           RUNS=3, 0.4 s runs: about 4 minutes
+#   GOBENCH=1 bench/run.sh       also the Go benchmarks (go test -bench . -benchmem ./filter/ .)
+#   GOBENCH=1 MATRIX=0 IDLE= BENCHSTAT_BASE=HEAD~1 bench/run.sh
+#                                only the Go benchmarks, compared with HEAD~1 by benchstat
+#
+# Settings (environment):
+#   RUNS=3 DURATION=1s WARMUP=200ms       runs per cell (the median is reported), measured
+#                                         time and unmeasured warm-up of each run
+#   PROTOS="line len echo" CONNS="1 64 1000" SIZES="64 4096" PIPES="1 16"
+#   SERVERS="supersocket net gnet"        which servers (labels) to run
+#   MATRIX=1                              0 skips the load matrix
+#   IDLE="10000" IDLE_RUNS=3 IDLE_PROTO=echo
+#                                         idle-connection counts ("" skips the step); a
+#                                         count needs that many open files in the server
+#                                         and in the load tool: counts above the hard limit
+#                                         (ulimit -Hn) are skipped with a note
+#   GOBENCH=0 GOBENCH_COUNT=6 BENCHSTAT_BASE=<git rev>
+#   PROFILE=0                             1: CPU-profile the supersocket server (the hidden
+#                                         "supersocket bench -serve APP -cpuprofile FILE" mode)
+#                                         under PROFILE_LOAD and print pprof's top functions
+#   PROFILE_APP=echo PROFILE_LOAD="-proto echo -conns 64 -pipeline 16 -size 64 -duration 10s"
+#   SERVER_CPU=0 LOAD_CPU=1 PORT=19000
+#   OUT=<dir>                             raw results (default: a new /tmp/supersocket-bench.*)
+#
+# Raw results: $OUT/load.jsonl and $OUT/idle.jsonl (one "supersocket bench -json" object per
+# run), $OUT/report.txt (the tables), $OUT/machine.txt, $OUT/*.log (server and tool logs).
+# Re-print the tables any time: bench/bin/supersocket bench -report $OUT/*.jsonl
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export PATH="$PATH:/usr/local/go/bin"
+
+if [ "${1:-}" = quick ]; then
+  : "${RUNS:=3}" "${DURATION:=400ms}" "${WARMUP:=100ms}"
+fi
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-1s}
+WARMUP=${WARMUP:-200ms}
+PROTOS=${PROTOS:-line len echo}
+CONNS=${CONNS:-1 64 1000}
+SIZES=${SIZES:-64 4096}
+PIPES=${PIPES:-1 16}
+SERVERS=${SERVERS:-supersocket net gnet}
+MATRIX=${MATRIX:-1}
+IDLE=${IDLE-10000}
+IDLE_RUNS=${IDLE_RUNS:-3}
+IDLE_PROTO=${IDLE_PROTO:-echo}
+GOBENCH=${GOBENCH:-0}
+GOBENCH_COUNT=${GOBENCH_COUNT:-6}
+BENCHSTAT_BASE=${BENCHSTAT_BASE:-}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PORT=${PORT:-19000}
+OUT=${OUT:-$(mktemp -d /tmp/supersocket-bench.XXXXXX)}
+mkdir -p "$OUT"
+
+log() { printf '%s\n' "$*" >&2; }
+
+# taskset comes with util-linux; install it if this machine lacks it.
+if ! command -v taskset >/dev/null; then
+  log "taskset not found: installing util-linux"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq util-linux >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq util-linux >/dev/null
+  fi
+fi
+
+log "== building into $here/bin"
+mkdir -p "$here/bin"
+(cd "$root" && go build -o "$here/bin/supersocket" ./cmd/supersocket)
+(cd "$here" && go build -o "$here/bin/" ./netecho ./gnetecho)
+ss="$here/bin/supersocket"
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "go: $(go version)"
+  echo "kernel: $(uname -sr)"
+  echo "nproc: $(nproc)"
+  lscpu | head -n 20
+  echo "open files: soft $(ulimit -Sn), hard $(ulimit -Hn)"
+  echo "pinning: servers on CPU $SERVER_CPU, load tool on CPU $LOAD_CPU"
+  echo "settings: RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PROTOS='$PROTOS' CONNS='$CONNS' SIZES='$SIZES' PIPES='$PIPES' SERVERS='$SERVERS' IDLE='$IDLE'"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+# Other work on the machine skews every figure: measure how busy the CPUs are over one
+# second while none of our servers runs, before and after.
+busy_check() { # busy_check WHEN
+  local a b busy
+  read -r -a a < <(grep '^cpu ' /proc/stat)
+  sleep 1
+  read -r -a b < <(grep '^cpu ' /proc/stat)
+  # busy = (total - idle - iowait) / total, from the deltas of the aggregate cpu line.
+  busy=$(awk -v t0="$(( a[1]+a[2]+a[3]+a[4]+a[5]+a[6]+a[7]+a[8] ))" -v i0="$(( a[4]+a[5] ))" \
+             -v t1="$(( b[1]+b[2]+b[3]+b[4]+b[5]+b[6]+b[7]+b[8] ))" -v i1="$(( b[4]+b[5] ))" \
+             'BEGIN { t = t1 - t0; b = 0; if (t > 0) b = 100 * (t - (i1 - i0)) / t; printf "%.0f", b }')
+  echo "CPU busy with other work ($1): $busy % of $(nproc) CPUs" >>"$OUT/machine.txt"
+  if [ "$busy" -gt 10 ]; then
+    log "WARNING: the CPUs were $busy % busy with other work $1: results will be noisy. Busiest processes (lifetime %CPU):"
+    ps -eo pid,pcpu,etime,comm --sort=-pcpu | sed -n '2,4p' | tee -a "$OUT/machine.txt" >&2
+  fi
+}
+busy_check "before the runs"
+
+# Servers this script started, by pid, stopped on exit.
+declare -A pids=()
+cleanup() {
+  for p in "${pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+# start_server LABEL PROTO PORT: starts a server pinned to SERVER_CPU, waits until it
+# accepts connections, and sets pids[LABEL].
+start_server() {
+  local label=$1 proto=$2 port=$3 app
+  local addr="127.0.0.1:$port" logf="$OUT/server-$label-$proto-$port.log"
+  case $label in
+    supersocket)
+      case $proto in line) app=lineecho ;; len) app=lenecho ;; echo) app=echo ;; esac
+      taskset -c "$SERVER_CPU" "$ss" serve -app "$app" -addr "$addr" -log-level warn \
+        -max-connections 1000000 >"$logf" 2>&1 &
+      ;;
+    net) taskset -c "$SERVER_CPU" "$here/bin/netecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;
+    gnet) taskset -c "$SERVER_CPU" "$here/bin/gnetecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;
+    *) log "unknown server label $label"; exit 2 ;;
+  esac
+  pids[$label]=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "${pids[$label]}" 2>/dev/null; then
+      log "$label server for $proto exited; its log:"; cat "$logf" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  log "$label server for $proto did not start listening on $addr"; exit 1
+}
+
+stop_servers() {
+  local l
+  for l in "${!pids[@]}"; do
+    kill "${pids[$l]}" 2>/dev/null || true
+    wait "${pids[$l]}" 2>/dev/null || true
+    unset "pids[$l]"
+  done
+}
+
+port_of() { # port_of LABEL_INDEX PROTO_INDEX
+  echo $((PORT + 10 * $2 + $1))
+}
+
+read -r -a servers <<<"$SERVERS"
+
+if [ "$MATRIX" = 1 ]; then
+  : >"$OUT/load.jsonl"
+  ncells=0
+  for _ in $PROTOS; do for _ in $CONNS; do for _ in $SIZES; do for _ in $PIPES; do ncells=$((ncells + 1)); done; done; done; done
+  log "== load matrix: $ncells cells × ${#servers[@]} servers × $RUNS runs of $DURATION (+ $WARMUP warm-up)"
+  cell=0 pi=0
+  for proto in $PROTOS; do
+    busy_check "before the $proto runs"
+    for i in "${!servers[@]}"; do
+      start_server "${servers[$i]}" "$proto" "$(port_of "$i" "$pi")"
+    done
+    for conns in $CONNS; do
+      for size in $SIZES; do
+        for pipe in $PIPES; do
+          cell=$((cell + 1))
+          log "[$cell/$ncells] $proto conns=$conns size=$size pipeline=$pipe"
+          for run in $(seq "$RUNS"); do
+            # Rotate which server goes first, so drift over time favours none.
+            for k in "${!servers[@]}"; do
+              i=$(((k + run) % ${#servers[@]}))
+              label=${servers[$i]}
+              if ! taskset -c "$LOAD_CPU" "$ss" bench -addr "127.0.0.1:$(port_of "$i" "$pi")" \
+                -proto "$proto" -conns "$conns" -size "$size" -pipeline "$pipe" \
+                -duration "$DURATION" -warmup "$WARMUP" -server-pid "${pids[$label]}" \
+                -label "$label" -json >>"$OUT/load.jsonl" 2>>"$OUT/bench.log"; then
+                log "  $label run $run reported errors (see $OUT/load.jsonl, $OUT/bench.log)"
+              fi
+            done
+          done
+        done
+      done
+    done
+    stop_servers
+    pi=$((pi + 1))
+  done
+fi
+
+if [ -n "$IDLE" ]; then
+  : >"$OUT/idle.jsonl"
+  hard=$(ulimit -Hn)
+  for n in $IDLE; do
+    if [ "$hard" != unlimited ] && [ $((n + 100)) -gt "$hard" ]; then
+      log "== idle $n: skipped: each side needs $n open files, the hard limit here is $hard (raise it as root: ulimit -Hn)"
+      echo "idle $n skipped: hard open-file limit $hard" >>"$OUT/machine.txt"
+      continue
+    fi
+    log "== idle memory: $n connections × ${#servers[@]} servers × $IDLE_RUNS runs ($IDLE_PROTO)"
+    for run in $(seq "$IDLE_RUNS"); do
+      for i in "${!servers[@]}"; do
+        label=${servers[$i]}
+        # A fresh server each time: the RSS before is a server that has served nothing.
+        start_server "$label" "$IDLE_PROTO" "$(port_of "$i" 9)"
+        taskset -c "$LOAD_CPU" "$ss" bench -idle "$n" -addr "127.0.0.1:$(port_of "$i" 9)" \
+          -proto "$IDLE_PROTO" -server-pid "${pids[$label]}" -label "$label" -json \
+          >>"$OUT/idle.jsonl" 2>>"$OUT/bench.log" || log "  $label idle run $run reported errors"
+        stop_servers
+      done
+    done
+  done
+fi
+
+if [ "${PROFILE:-0}" = 1 ]; then
+  app=${PROFILE_APP:-echo}
+  load=${PROFILE_LOAD:--proto echo -conns 64 -pipeline 16 -size 64 -duration 10s}
+  port=$((PORT + 99))
+  log "== CPU profile of supersocket -app $app under: $load"
+  taskset -c "$SERVER_CPU" "$ss" bench -serve "$app" -addr "127.0.0.1:$port" \
+    -cpuprofile "$OUT/server-$app.cpu.prof" >"$OUT/profile-server.log" 2>&1 &
+  pids[profile]=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086 # $load is a list of flags
+  taskset -c "$LOAD_CPU" "$ss" bench -addr "127.0.0.1:$port" $load -server-pid "${pids[profile]}" | tee "$OUT/profile-load.txt"
+  stop_servers
+  go tool pprof -top -nodecount=40 "$ss" "$OUT/server-$app.cpu.prof" 2>/dev/null | tee "$OUT/profile-top.txt"
+  echo "the profile: $OUT/server-$app.cpu.prof (go tool pprof -http=: $ss $OUT/server-$app.cpu.prof)"
+fi
+
+busy_check "after the runs"
+
+reports=()
+[ -s "$OUT/load.jsonl" ] && reports+=("$OUT/load.jsonl")
+[ -s "$OUT/idle.jsonl" ] && reports+=("$OUT/idle.jsonl")
+if [ ${#reports[@]} -gt 0 ]; then
+  echo
+  grep -E '^(go|nproc|Model name|pinning|settings|CPU busy)' "$OUT/machine.txt" || true
+  echo
+  "$ss" bench -report "${reports[@]}" | tee "$OUT/report.txt"
+fi
+
+if [ "$GOBENCH" = 1 ]; then
+  log "== Go benchmarks (count $GOBENCH_COUNT)"
+  gobench() { # gobench DIR OUTFILE
+    (cd "$1" && go test -run '^$' -bench . -benchmem -count "$GOBENCH_COUNT" ./filter/ .) >"$2"
+  }
+  gobench "$root" "$OUT/gobench.txt"
+  if [ -n "$BENCHSTAT_BASE" ]; then
+    tmp=$(mktemp -d)
+    trap 'cleanup; rm -rf "$tmp"' EXIT
+    log "== benchstat: $BENCHSTAT_BASE vs the work tree"
+    mkdir -p "$tmp/base"
+    (cd "$root" && git archive --format=tar "$BENCHSTAT_BASE") | tar -x -C "$tmp/base"
+    gobench "$tmp/base" "$OUT/gobench-base.txt" || log "  the base revision's benchmarks failed (see $OUT/gobench-base.txt)"
+    GOBIN="$tmp/gobin" go install golang.org/x/perf/cmd/benchstat@latest
+    "$tmp/gobin/benchstat" base="$OUT/gobench-base.txt" new="$OUT/gobench.txt" | tee "$OUT/benchstat.txt"
+  else
+    cat "$OUT/gobench.txt"
+  fi
+fi
+
+log "raw results in $OUT"
