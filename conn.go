@@ -16,6 +16,9 @@ import (
 	"github.com/supersocket-go/supersocket/internal/pool"
 )
 
+// maxReadSize bounds how far a session's read buffer grows for a busy stream.
+const maxReadSize = 64 << 10
+
 // serveConn is a session's goroutine: every handler of the session runs here, which is
 // what keeps them ordered and never concurrent (see the package documentation).
 func (srv *Server[T]) serveConn(c net.Conn, lt *tlsListener, ls *listenerStats, ip netip.Addr) {
@@ -93,11 +96,26 @@ func (s *Session[T]) run() {
 	}
 	s.rd = netread.New(s.stream)
 	var pending []byte
+	// readSize adapts to the traffic: a read that fills its buffer doubles the next one
+	// (up to maxReadSize), so a stream of large or pipelined requests takes few system
+	// calls; small reads bring it back to ReceiveBufferSize. Buffers return to the pool
+	// when nothing is pending, so a large size costs nothing while idle.
+	readSize := cfg.ReceiveBufferSize
+	maxRead := max(cfg.ReceiveBufferSize, maxReadSize)
 	for s.closed.Load() == 0 {
-		before := len(pending)
+		before, room := len(pending), cap(pending)-len(pending)
+		if room == 0 {
+			room = readSize
+		}
 		var err error
-		pending, err = s.rd.Read(pending, cfg.ReceiveBufferSize)
+		pending, err = s.rd.Read(pending, readSize)
 		if n := len(pending) - before; n > 0 {
+			switch {
+			case n >= room:
+				readSize = min(2*readSize, maxRead)
+			case n < readSize/8:
+				readSize = max(readSize/2, cfg.ReceiveBufferSize)
+			}
 			s.srv.counters.bytesIn.Add(uint64(n))
 			pending = s.process(pending)
 		}
@@ -130,6 +148,13 @@ func (s *Session[T]) readFailed(err error) {
 		return
 	}
 	if errors.Is(err, io.EOF) {
+		// The peer may only have shut its sending side: let the writer finish first
+		// (bounded by CloseLinger). A reset that the writer's failed write consumed also
+		// reads as EOF here; waiting lets the writer report it as SocketError.
+		if linger := s.srv.cfg.CloseLinger; linger > 0 && s.udp == nil {
+			s.conn.SetWriteDeadline(time.Now().Add(linger))
+			s.queue.WaitIdle()
+		}
 		s.Close(CloseClientClosing)
 		return
 	}
@@ -152,12 +177,7 @@ func (s *Session[T]) process(buf []byte) []byte {
 
 // flush ends the Hold of process.
 func (s *Session[T]) flush() {
-	if err := s.queue.Release(s.try, s.wrote); err != nil {
-		if s.closed.Load() == 0 {
-			s.srv.log.Debug("write failed", "session", s.id, "err", err)
-		}
-		s.Close(CloseSocketError)
-	}
+	s.queue.Release(s.try, s.wrote) // a write error closes the session via writeFailed
 }
 
 func (s *Session[T]) dispatchBatch(buf []byte) []byte {
@@ -285,19 +305,16 @@ func (s *Session[T]) recoverHandler() {
 }
 
 // finish ends the session once reading has stopped: it waits for the writer to flush
-// (bounded by CloseLinger), closes the socket, leaves the registry, then runs Closed.
+// (bounded by CloseLinger), leaves the registry, closes the socket, then runs Closed.
 func (s *Session[T]) finish() {
 	srv := s.srv
 	if s.udp != nil {
 		srv.udp.remove(s)
 	} else {
 		s.queue.WaitIdle()
-		if s.stream != s.conn {
-			s.stream.Close() // TLS: close_notify, bounded by the write deadline
-		}
-		s.conn.Close()
-		s.queue.Discard()
 	}
+	// Counts first, socket second: once the peer sees the close, SessionCount, Stats
+	// and the slot under MaxConnections already reflect it.
 	srv.sessions.remove(s)
 	srv.release(s.ip)
 	if s.listener != nil {
@@ -305,6 +322,13 @@ func (s *Session[T]) finish() {
 	}
 	reason := s.CloseReason()
 	srv.counters.closes[reason].Add(1)
+	if s.udp == nil {
+		if s.stream != s.conn {
+			s.stream.Close() // TLS: close_notify, bounded by the write deadline
+		}
+		s.conn.Close()
+		s.queue.Discard()
+	}
 	srv.log.Debug("session closed", "session", s.id, "remote", s.RemoteAddr().String(), "reason", reason.String())
 	if h := srv.h.Closed; h != nil {
 		func() {

@@ -61,7 +61,8 @@ type Server[T any] struct {
 
 	sessions registry[T]
 	udp      udpTable[T]
-	active   atomic.Int64 // live sessions, counted from accept to close
+	active   atomic.Int64 // admitted connections (sessions and TLS handshakes), for MaxConnections
+	live     atomic.Int64 // sessions, from registration to Closed
 	counters counters
 	refusals refusalLog
 }
@@ -282,7 +283,7 @@ func (srv *Server[T]) Session(id string) (*Session[T], bool) {
 }
 
 // SessionCount returns the number of live sessions. Safe from any goroutine.
-func (srv *Server[T]) SessionCount() int { return int(srv.active.Load()) }
+func (srv *Server[T]) SessionCount() int { return int(srv.live.Load()) }
 
 // Sessions iterates over the live sessions. It works on a snapshot taken when iteration
 // starts, so the loop body may close sessions or start new work freely; a session that

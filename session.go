@@ -76,6 +76,7 @@ func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
 	}
 	s.lastActive.Store(now.UnixNano())
 	s.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes, s.startWriter)
+	s.queue.OnWriteError(s.writeFailed)
 	s.wrote = s.onWrote
 	s.writeFn = s.writeLoop
 	return s
@@ -194,16 +195,20 @@ func (s *Session[T]) startWriter() {
 	go s.writeFn()
 }
 
+// writeFailed closes the session for a write error. The queue calls it before it wakes
+// blocked senders, so the reason is SocketError even if the reader then sees EOF.
+func (s *Session[T]) writeFailed(err error) {
+	if s.closed.Load() == 0 {
+		s.srv.log.Debug("write failed", "session", s.id, "err", err)
+	}
+	s.Close(CloseSocketError)
+}
+
 // writeLoop drains the send queue; it runs only while there is something to write, so an
 // idle session holds no writer goroutine.
 func (s *Session[T]) writeLoop() {
 	defer s.srv.wg.Done()
-	if err := s.queue.Drain(s.stream, s.wrote); err != nil {
-		if s.closed.Load() == 0 {
-			s.srv.log.Debug("write failed", "session", s.id, "err", err)
-		}
-		s.Close(CloseSocketError)
-	}
+	s.queue.Drain(s.stream, s.wrote) // a write error closes the session via writeFailed
 }
 
 func (s *Session[T]) onWrote(n int64) {

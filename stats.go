@@ -57,7 +57,7 @@ type counters struct {
 func (srv *Server[T]) Stats() Stats {
 	c := &srv.counters
 	st := Stats{
-		Sessions:          srv.active.Load(),
+		Sessions:          srv.live.Load(),
 		Accepted:          c.accepted.Load(),
 		Refused:           c.refused.Load(),
 		Requests:          c.requests.Load(),

@@ -109,6 +109,8 @@ func (o *soakOptions) validate() error {
 		return errors.New("-conns must not be negative and -pipeline must be at least 1")
 	case o.churnRate < 0 || o.idle < 0 || o.udp < 0:
 		return errors.New("-churn-rate, -idle and -udp must not be negative")
+	case o.churnRate > 10000:
+		return errors.New("-churn-rate must be at most 10000 cycles per second")
 	case o.broadcastEvery <= 0 || o.badEvery <= 0:
 		return errors.New("-broadcast-every and -bad-every must be positive")
 	case o.marginGoroutines < 0 || o.marginFDs < 0 || o.drain <= 0:

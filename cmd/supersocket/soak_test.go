@@ -76,6 +76,7 @@ func TestSoakBadFlags(t *testing.T) {
 		{"-duration", "0s"},
 		{"-interval", "-1s"},
 		{"-pipeline", "0"},
+		{"-churn-rate", "1000000000000"},
 		{"-log-level", "loud"},
 		{"-no-such-flag"},
 		{"extra"},

@@ -49,10 +49,11 @@ type Queue struct {
 	holdArmed bool
 	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
 	// drains so a drain allocates nothing.
-	spare [][]byte
-	bufs  net.Buffers
-	start func()        // starts a writer goroutine that calls Drain
-	space chan struct{} // closed when room is made or the queue closes; nil if nobody waits
+	spare  [][]byte
+	bufs   net.Buffers
+	start  func()        // starts a writer goroutine that calls Drain
+	failed func(error)   // told of a write error before waiters wake (OnWriteError)
+	space  chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
 
 // Init sets the bounds, and start, which the queue calls (never under its lock) when a
@@ -197,7 +198,7 @@ func (q *Queue) release1(try func([]byte) (int, error), wrote func(int64)) (star
 		}
 		if err != nil && err != ErrWouldBlock {
 			q.release(taken)
-			q.fail()
+			q.fail(err)
 			return false, err
 		}
 		// The socket is full: what is left goes back to the front of the queue, before
@@ -246,8 +247,16 @@ func (q *Queue) release(taken [][]byte) {
 	q.mu.Unlock()
 }
 
+// OnWriteError sets a function told of a write error in Drain or Release before the
+// queue closes and wakes its waiters, so the owner can record why first. Call it before
+// the queue is used.
+func (q *Queue) OnWriteError(f func(error)) { q.failed = f }
+
 // fail closes the queue after a write error, dropping what is queued.
-func (q *Queue) fail() {
+func (q *Queue) fail(err error) {
+	if q.failed != nil {
+		q.failed(err)
+	}
 	q.mu.Lock()
 	q.closed = true
 	q.discardLocked()
@@ -378,7 +387,7 @@ func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 		q.mu.Unlock()
 		q.release(taken)
 		if err != nil {
-			q.fail()
+			q.fail(err)
 			return err
 		}
 	}
