@@ -1,9 +1,11 @@
 package supersocket
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
+	"sync"
 	"testing"
 )
 
@@ -103,4 +105,68 @@ func BenchmarkEchoParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// netEchoServer is the baseline a Go user would write instead: Go's net, a goroutine per
+// connection, bufio line reading and one Write per reply.
+func netEchoServer(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns sync.WaitGroup
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(line); err != nil {
+						return
+					}
+				}
+			})
+		}
+	}()
+	b.Cleanup(func() { ln.Close(); <-done; conns.Wait() })
+	return ln.Addr().String()
+}
+
+// BenchmarkEchoNetBaseline runs BenchmarkEcho's client against netEchoServer, so the two
+// can be compared in one run (benchstat, or the ratio of ns/op).
+func BenchmarkEchoNetBaseline(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		pipeline int
+	}{{"conn=1/pipeline=1", 1}, {"conn=1/pipeline=16", 16}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c, err := net.Dial("tcp", netEchoServer(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			batch := bytes.Repeat(benchRequest, bc.pipeline)
+			reply := make([]byte, len(batch))
+			if err := echoLoop(c, bc.pipeline, bc.pipeline, batch, reply); err != nil || !bytes.Equal(reply, batch) {
+				b.Fatalf("echo: %q, %v", reply, err)
+			}
+			b.SetBytes(int64(len(benchRequest)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := echoLoop(c, b.N, bc.pipeline, batch, reply); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -38,8 +39,11 @@ func (srv *Server[T]) serveConn(c net.Conn, lt *tlsListener, ls *listenerStats, 
 	s := srv.openSession(c, tc, ip)
 	s.listener = ls
 	ls.sessions.Add(1)
-	s.run()
-	s.finish()
+	if s.begin() {
+		s.serveIdle()
+	} else {
+		s.finish()
+	}
 }
 
 // openSession makes and registers the session of a connection; tc is its TLS layer, if
@@ -51,7 +55,7 @@ func (srv *Server[T]) openSession(c net.Conn, tc *tls.Conn, ip netip.Addr) *Sess
 		s.stream = tc
 		s.tlsConn.Store(tc)
 	} else if t := netwrite.New(c); t != nil {
-		s.try = t.Try
+		s.queue.SetDirect(t.Try, s.wrote)
 	}
 	srv.sessions.add(s)
 	if srv.State() == StateStopping {
@@ -82,50 +86,103 @@ func (srv *Server[T]) tune(c net.Conn) {
 	}
 }
 
-// run makes the session's filter, runs Connected, then reads and dispatches until the
-// session closes.
-func (s *Session[T]) run() {
-	cfg := &s.srv.cfg
+// begin makes the session's filter and runs Connected; false if the session cannot go on.
+func (s *Session[T]) begin() bool {
 	if err := s.makeFilter(); err != nil {
 		s.srv.log.Error("cannot create the receive filter", "session", s.id, "err", err)
 		s.Close(CloseInternalError)
-		return
+		return false
 	}
 	if h := s.srv.h.Connected; h != nil && s.closed.Load() == 0 {
 		s.call(func() { h(s) })
 	}
 	s.rd = netread.New(s.stream)
+	s.readSize = s.srv.cfg.ReceiveBufferSize
+	return true
+}
+
+// idleHop is how long a session waits for bytes, with nothing pending, before it moves
+// its wait to a fresh goroutine. Handling requests grows a goroutine's stack (to 4 KiB and
+// more), and the runtime keeps that stack while the goroutine waits; a fresh goroutine
+// waits on the smallest stack, so ten thousand idle sessions hold 2 KiB each, not 4+.
+const idleHop = time.Second
+
+// serveRead reads and dispatches until the session closes (it returns true) or until it
+// has been idle for idleHop (false): the caller then continues it on a fresh goroutine.
+func (s *Session[T]) serveRead() (done bool) {
+	cfg := &s.srv.cfg
 	var pending []byte
-	// readSize adapts to the traffic: a read that fills its buffer doubles the next one
-	// (up to maxReadSize), so a stream of large or pipelined requests takes few system
-	// calls; small reads bring it back to ReceiveBufferSize. Buffers return to the pool
-	// when nothing is pending, so a large size costs nothing while idle.
-	readSize := cfg.ReceiveBufferSize
 	maxRead := max(cfg.ReceiveBufferSize, maxReadSize)
+	// Only a raw TCP session can hop: its reader holds no buffer while it waits, and a
+	// deadline leaves a plain socket usable (a TLS one is not).
+	canHop := s.rd.ReleasesIdleBuffer()
+	armed := false
 	for s.closed.Load() == 0 {
 		before, room := len(pending), cap(pending)-len(pending)
 		if room == 0 {
-			room = readSize
+			room = s.readSize
+		}
+		switch idle := len(pending) == 0; {
+		case canHop && idle && !s.hopped:
+			s.conn.SetReadDeadline(time.Now().Add(idleHop))
+			armed = true
+			if s.closed.Load() != 0 { // Close's wake-up deadline must win
+				s.conn.SetReadDeadline(aLongTimeAgo)
+			}
+		case armed && !idle:
+			// Bytes of an unfinished request: no idle deadline while waiting for the rest.
+			s.conn.SetReadDeadline(time.Time{})
+			armed = false
+			if s.closed.Load() != 0 {
+				s.conn.SetReadDeadline(aLongTimeAgo)
+			}
 		}
 		var err error
-		pending, err = s.rd.Read(pending, readSize)
+		pending, err = s.rd.Read(pending, s.readSize)
 		if n := len(pending) - before; n > 0 {
+			s.hopped = false
 			switch {
 			case n >= room:
-				readSize = min(2*readSize, maxRead)
-			case n < readSize/8:
-				readSize = max(readSize/2, cfg.ReceiveBufferSize)
+				s.readSize = min(2*s.readSize, maxRead)
+			case n < s.readSize/8:
+				s.readSize = max(s.readSize/2, cfg.ReceiveBufferSize)
 			}
 			s.srv.counters.bytesIn.Add(uint64(n))
 			pending = s.process(pending)
 		}
 		if err != nil {
+			if armed && len(pending) == 0 && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				s.conn.SetReadDeadline(time.Time{})
+				if s.closed.Load() != 0 {
+					break
+				}
+				s.hopped = true
+				return false
+			}
 			s.readFailed(err)
 		}
 	}
 	if cap(pending) > 0 {
 		pool.Put(pending)
 	}
+	return true
+}
+
+// serveReadHopped continues serveRead on a fresh goroutine (see idleHop).
+func (s *Session[T]) serveReadHopped() {
+	defer s.srv.wg.Done()
+	s.serveIdle()
+}
+
+// serveIdle runs serveRead, hopping to fresh goroutines while the session idles, and
+// finishes the session when it closes.
+func (s *Session[T]) serveIdle() {
+	if !s.serveRead() {
+		s.srv.wg.Add(1) // this goroutine still holds a count: safe
+		go s.hopFn()
+		return
+	}
+	s.finish()
 }
 
 func (s *Session[T]) makeFilter() (err error) {
@@ -166,18 +223,22 @@ func (s *Session[T]) readFailed(err error) {
 // left: nil when everything was consumed (the buffer goes back to the pool), otherwise the
 // unconsumed bytes moved to the front of a buffer with room for more.
 //
-// Replies queued while the batch is dispatched leave together when it ends: the reader
-// writes them itself when the socket takes them at once, and starts a writer otherwise.
+// A reply to a lone request leaves as soon as the handler sends it, written by the
+// sending goroutine itself when the socket takes it at once. When one read brought
+// several requests (a pipelining client), their replies are held and leave together in
+// one write when the batch ends.
 func (s *Session[T]) process(buf []byte) []byte {
-	s.queue.Hold()
 	rest := s.dispatchBatch(buf)
-	s.flush()
+	if s.held {
+		s.flush()
+	}
 	return rest
 }
 
-// flush ends the Hold of process.
+// flush ends a Hold: held replies leave now.
 func (s *Session[T]) flush() {
-	s.queue.Release(s.try, s.wrote) // a write error closes the session via writeFailed
+	s.held = false
+	s.queue.Release() // a write error closes the session via writeFailed
 }
 
 func (s *Session[T]) dispatchBatch(buf []byte) []byte {
@@ -213,6 +274,11 @@ func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 			break
 		}
 		handled = true
+		if !s.held && n < len(data) {
+			// More bytes follow this request: hold the replies for one write.
+			s.queue.Hold()
+			s.held = true
+		}
 		s.filterSet = false
 		s.handle(req)
 		if sw, ok := f.(filter.Switcher); ok && !s.filterSet {
@@ -224,8 +290,9 @@ func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 		if s.upgrade != nil && s.closed.Load() == 0 {
 			// StartTLS: the replies so far leave in plaintext; the rest of the stream is
 			// TLS, bytes already received included.
-			s.flush()
-			s.queue.Hold()
+			if s.held {
+				s.flush()
+			}
 			err := s.upgradeTLS(data)
 			pool.Put(buf)
 			if err != nil {

@@ -98,8 +98,11 @@ func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectO
 	s := srv.openSession(raw, tc, ip)
 	go func() {
 		defer srv.wg.Done()
-		s.run()
-		s.finish()
+		if s.begin() {
+			s.serveIdle()
+		} else {
+			s.finish()
+		}
 	}()
 	return s, nil
 }

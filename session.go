@@ -37,7 +37,12 @@ type Session[T any] struct {
 	conn   net.Conn // the socket: addresses, deadlines, close
 	stream net.Conn // what requests are read from and replies written to: conn, or TLS over it
 	rd     *netread.Reader
-	ip     netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
+	// readSize is the next read's buffer size (see serveRead); hopped records that the
+	// session moved its idle wait to a fresh goroutine and waits without a deadline.
+	readSize int
+	hopped   bool
+	hopFn    func()     // bound once: serveReadHopped
+	ip       netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
 	// listener counts the session in its ListenerStats; nil for outbound sessions.
 	listener *listenerStats
 	// tlsConn is the session's TLS layer once it has one; upgrade is a StartTLS pending
@@ -58,8 +63,8 @@ type Session[T any] struct {
 	queue      sendq.Queue
 	wrote      func(int64) // bound once: counts bytes written
 	writeFn    func()      // bound once: writeLoop, started without allocating
-	// try writes without blocking, for replies sent by the reader itself (nil: TLS, UDP).
-	try func([]byte) (int, error)
+	// held records that the reader holds the replies of a batch (see process).
+	held bool
 
 	udp *udpPeer[T] // non-nil for a UDP session, whose conn is nil
 }
@@ -79,6 +84,7 @@ func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
 	s.queue.OnWriteError(s.writeFailed)
 	s.wrote = s.onWrote
 	s.writeFn = s.writeLoop
+	s.hopFn = s.serveReadHopped
 	return s
 }
 

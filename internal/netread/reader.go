@@ -61,6 +61,10 @@ func (r *Reader) Read(pending []byte, size int) ([]byte, error) {
 	return pending, err
 }
 
+// ReleasesIdleBuffer reports whether the Reader gives its buffer back while it waits
+// (it reads through the connection's RawConn).
+func (r *Reader) ReleasesIdleBuffer() bool { return r.raw != nil }
+
 // rawReader is the platform's buffer-releasing read path.
 type rawReader interface {
 	read(pending []byte, size int) ([]byte, error)

@@ -31,29 +31,31 @@ var (
 // Queue is a bounded, copying send queue. The zero value is not usable; call Init.
 // Push, Wait, Close and Discard are safe from any goroutine; Drain runs on the one writer
 // goroutine that the queue's start function started.
+//
+// The writer role is held by one goroutine at a time: a writer goroutine (Drain), a
+// sender writing straight to the socket because the queue was empty (see SetDirect), or
+// the session's reader flushing a held batch (Release).
 type Queue struct {
 	mu       sync.Mutex
-	idle     sync.Cond // signalled when the writer stops
+	idle     sync.Cond // signalled when the writer role is let go
 	chunks   [][]byte  // queued bytes, oldest first; each chunk is from pool
 	msgs     int
 	bytes    int
 	maxMsgs  int
 	maxBytes int
 	closed   bool
-	writing  bool // a writer owns the drain
+	writing  bool // the writer role is taken
 	paused   bool // no writer may start (the stream is being replaced)
-	held     bool // the session's reader is dispatching; it flushes in Release
-	// holdTimer ends a Hold that has held bytes for MaxHold, so a handler that sends and
-	// then works on does not keep its reply, or other goroutines' sends, waiting.
-	holdTimer *time.Timer
-	holdArmed bool
+	held     bool // the session's reader is dispatching a batch; it flushes in Release
 	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
 	// drains so a drain allocates nothing.
 	spare  [][]byte
 	bufs   net.Buffers
-	start  func()        // starts a writer goroutine that calls Drain
-	failed func(error)   // told of a write error before waiters wake (OnWriteError)
-	space  chan struct{} // closed when room is made or the queue closes; nil if nobody waits
+	start  func()                    // starts a writer goroutine that calls Drain
+	failed func(error)               // told of a write error before waiters wake (OnWriteError)
+	try    func([]byte) (int, error) // a non-blocking write, for direct sends (SetDirect)
+	wrote  func(int64)               // counts bytes written directly
+	space  chan struct{}             // closed when room is made or the queue closes; nil if nobody waits
 }
 
 // Init sets the bounds, and start, which the queue calls (never under its lock) when a
@@ -61,6 +63,18 @@ type Queue struct {
 func (q *Queue) Init(maxMsgs, maxBytes int, start func()) {
 	q.maxMsgs, q.maxBytes, q.start = maxMsgs, maxBytes, start
 	q.idle.L = &q.mu
+}
+
+// SetDirect lets a sender that finds the queue empty and no writer running write its
+// message itself with try, a write that never blocks (it returns ErrWouldBlock, or a short
+// count, when the socket is full): the common reply then costs one system call on the
+// sender's goroutine and no copy, and only what the socket cannot take at once is queued
+// for a writer goroutine. wrote counts the bytes written that way. try == nil turns it
+// off. Call it before the queue is used, or while it is paused.
+func (q *Queue) SetDirect(try func([]byte) (int, error), wrote func(int64)) {
+	q.mu.Lock()
+	q.try, q.wrote = try, wrote
+	q.mu.Unlock()
 }
 
 func size(parts [][]byte) int {
@@ -72,16 +86,81 @@ func size(parts [][]byte) int {
 }
 
 // Push queues a copy of parts as one message (its parts stay together, in order, whatever
-// other goroutines send), starting a writer if none runs. It never blocks on the network.
+// other goroutines send), starting a writer if none runs; or, into an empty queue with
+// SetDirect, writes it at once. It never blocks on the network.
 func (q *Queue) Push(parts [][]byte) error {
 	n := size(parts)
 	q.mu.Lock()
+	if q.directLocked() {
+		return q.direct(parts, n)
+	}
 	start, err := q.pushLocked(parts, n)
 	q.mu.Unlock()
 	if start {
 		q.start()
 	}
 	return err
+}
+
+// directLocked takes the writer role for a direct send when nothing is queued and
+// nobody writes; the caller then calls direct, which lets go of the lock.
+func (q *Queue) directLocked() bool {
+	if q.try == nil || q.writing || q.held || q.paused || q.closed || len(q.chunks) > 0 {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+// direct writes one message with the non-blocking try, holding the writer role taken by
+// directLocked; it is called with q.mu held and releases it. What the socket does not
+// take is queued first in line, and a writer goroutine started for it.
+func (q *Queue) direct(parts [][]byte, n int) error {
+	try, wrote := q.try, q.wrote
+	q.mu.Unlock()
+	b := parts[0]
+	var gathered []byte
+	if len(parts) > 1 {
+		gathered = pool.Get(n)[:0]
+		for _, p := range parts {
+			gathered = append(gathered, p...)
+		}
+		b = gathered
+	}
+	w, err := try(b)
+	if w > 0 && wrote != nil {
+		wrote(int64(w))
+	}
+	if err != nil && err != ErrWouldBlock {
+		if gathered != nil {
+			pool.Put(gathered)
+		}
+		q.fail(err)
+		return ErrClosed
+	}
+	q.mu.Lock()
+	if rest := b[w:]; len(rest) > 0 {
+		// The rest goes before anything queued meanwhile: it is older.
+		c := pool.Get(max(chunkSize, len(rest)))[:0]
+		q.chunks = append(q.chunks, nil)
+		copy(q.chunks[1:], q.chunks)
+		q.chunks[0] = append(c, rest...)
+		q.msgs++
+		q.bytes += len(rest)
+	}
+	start := len(q.chunks) > 0
+	if !start {
+		q.writing = false
+		q.idle.Broadcast()
+	}
+	q.mu.Unlock()
+	if gathered != nil {
+		pool.Put(gathered)
+	}
+	if start {
+		q.start()
+	}
+	return nil
 }
 
 // pushLocked queues parts; start reports that the caller must call q.start once it has
@@ -107,14 +186,6 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 	for _, p := range parts {
 		q.appendLocked(p)
 	}
-	if q.held && !q.holdArmed && !q.writing {
-		q.holdArmed = true
-		if q.holdTimer == nil {
-			q.holdTimer = time.AfterFunc(MaxHold, q.expireHold)
-		} else {
-			q.holdTimer.Reset(MaxHold)
-		}
-	}
 	if q.writing || q.paused || q.held {
 		return false, nil
 	}
@@ -122,65 +193,38 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 	return true, nil
 }
 
-// MaxHold bounds how long a Hold keeps queued bytes back.
-const MaxHold = time.Millisecond
-
-// expireHold ends a Hold that outlived MaxHold, starting a writer for what it held.
-func (q *Queue) expireHold() {
-	q.mu.Lock()
-	q.holdArmed = false
-	start := false
-	if q.held {
-		q.held = false
-		if !q.writing && !q.paused && len(q.chunks) > 0 {
-			q.writing = true
-			start = true
-		}
-	}
-	q.mu.Unlock()
-	if start {
-		q.start()
-	}
-}
-
-// Hold defers starting a writer until Release, or for MaxHold at most: the session's
-// reader calls it before dispatching a batch of requests, so the replies to all of them
-// leave in one write.
+// Hold defers writing until Release: the session's reader calls it when a read brought
+// several requests, so the replies to all of them leave in one write.
 func (q *Queue) Hold() {
 	q.mu.Lock()
 	q.held = true
 	q.mu.Unlock()
 }
 
-// ErrWouldBlock is what a Release try function returns when the socket cannot take more
+// ErrWouldBlock is what a non-blocking write returns when the socket cannot take more
 // bytes without blocking.
 var ErrWouldBlock = errors.New("write would block")
 
 // Release ends a Hold. If bytes are queued and no writer runs, it writes them at once on
-// the caller's goroutine with try, which must never block (it returns ErrWouldBlock, or
-// a short count, when the socket is full); try == nil skips that attempt. What cannot be
-// written at once goes to a writer it starts. err is a write error (the queue is then
-// closed and emptied).
-func (q *Queue) Release(try func([]byte) (int, error), wrote func(int64)) error {
-	start, err := q.release1(try, wrote)
+// the caller's goroutine with the SetDirect write, if any; what cannot be written at once
+// goes to a writer it starts. err is a write error (the queue is then closed and emptied).
+func (q *Queue) Release() error {
+	start, err := q.release1()
 	if start {
 		q.start()
 	}
 	return err
 }
 
-func (q *Queue) release1(try func([]byte) (int, error), wrote func(int64)) (start bool, err error) {
+func (q *Queue) release1() (start bool, err error) {
 	q.mu.Lock()
 	q.held = false
-	if q.holdArmed {
-		q.holdArmed = false
-		q.holdTimer.Stop()
-	}
 	if q.writing || q.paused || len(q.chunks) == 0 {
 		q.mu.Unlock()
 		return false, nil
 	}
 	q.writing = true
+	try, wrote := q.try, q.wrote
 	if try == nil || q.closed {
 		q.mu.Unlock()
 		return true, nil
@@ -320,6 +364,9 @@ func (q *Queue) Wait(parts [][]byte, timeout time.Duration) error {
 	}()
 	for {
 		q.mu.Lock()
+		if q.directLocked() {
+			return q.direct(parts, n)
+		}
 		start, err := q.pushLocked(parts, n)
 		if start {
 			q.mu.Unlock()

@@ -543,7 +543,8 @@ func TestHold_DefersTheWriterUntilRelease(t *testing.T) {
 	q.Push(msg("b", "c"))
 	var wrote []string
 	try := func(b []byte) (int, error) { wrote = append(wrote, string(b)); return len(b), nil }
-	if err := q.Release(try, nil); err != nil {
+	q.SetDirect(try, nil)
+	if err := q.Release(); err != nil {
 		t.Fatal(err)
 	}
 	if len(wrote) != 1 || wrote[0] != "abc" {
@@ -552,8 +553,8 @@ func TestHold_DefersTheWriterUntilRelease(t *testing.T) {
 	if n := q.starts.Load(); n != 0 {
 		t.Fatalf("%d writers started although everything was written inline", n)
 	}
-	if start, _ := q.Push(msg("d")); !start {
-		t.Fatal("after Release the next Push must start a writer")
+	if start, _ := q.Push(msg("d")); start || len(wrote) != 2 || wrote[1] != "d" {
+		t.Fatalf("after Release the next Push must be written directly; writes %q", wrote)
 	}
 }
 
@@ -562,7 +563,8 @@ func TestRelease_LeavesWhatWouldBlockToAWriter(t *testing.T) {
 	q.Hold()
 	q.Push(msg("hello world"))
 	try := func(b []byte) (int, error) { return 5, ErrWouldBlock }
-	if err := q.Release(try, nil); err != nil {
+	q.SetDirect(try, nil)
+	if err := q.Release(); err != nil {
 		t.Fatal(err)
 	}
 	if n := q.starts.Load(); n != 1 {
@@ -584,7 +586,8 @@ func TestRelease_WriteErrorClosesTheQueue(t *testing.T) {
 	q.Hold()
 	q.Push(msg("x"))
 	boom := errors.New("boom")
-	if err := q.Release(func([]byte) (int, error) { return 0, boom }, nil); !errors.Is(err, boom) {
+	q.SetDirect(func([]byte) (int, error) { return 0, boom }, nil)
+	if err := q.Release(); !errors.Is(err, boom) {
 		t.Fatalf("Release: %v, want boom", err)
 	}
 	if _, err := q.Push(msg("y")); !errors.Is(err, ErrClosed) {
@@ -603,22 +606,49 @@ func TestHold_FullQueueStartsTheWriter(t *testing.T) {
 	}
 }
 
-// TestHold_EndsAfterMaxHold: bytes sent by a handler that then works on leave within
-// MaxHold, without waiting for the batch to end.
-func TestHold_EndsAfterMaxHold(t *testing.T) {
-	started := make(chan struct{}, 1)
-	q := &Queue{}
-	q.Init(10, 1000, func() { started <- struct{}{} })
-	q.Hold()
-	t0 := time.Now()
-	if err := q.Push(msg("progress")); err != nil {
+// TestDirect_WritesAtOnceAndQueuesTheRest: with SetDirect, a send into an idle queue is
+// written by the sender; what the socket does not take is queued for a writer, before
+// anything sent meanwhile.
+func TestDirect_WritesAtOnceAndQueuesTheRest(t *testing.T) {
+	q := newQueue(10, 1000)
+	var wrote []string
+	full := false
+	q.SetDirect(func(b []byte) (int, error) {
+		if full {
+			wrote = append(wrote, string(b[:3]))
+			return 3, ErrWouldBlock
+		}
+		wrote = append(wrote, string(b))
+		return len(b), nil
+	}, nil)
+	if start, err := q.Push(msg("hello ", "world")); err != nil || start {
+		t.Fatalf("direct Push: start %v, %v; want no writer", start, err)
+	}
+	if len(wrote) != 1 || wrote[0] != "hello world" {
+		t.Fatalf("direct writes %q, want one write of both parts", wrote)
+	}
+	expectLen(t, q, 0, 0)
+	full = true
+	if start, err := q.Push(msg("partial")); err != nil || !start {
+		t.Fatalf("Push into a full socket: start %v, %v; want a writer for the rest", start, err)
+	}
+	q.Push(msg("+later")) // queued behind the rest while the writer role is taken
+	w, r := tcpPair(t)
+	got := collect(r)
+	if err := q.Drain(w, nil); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, started, "a writer once MaxHold passed")
-	if el := time.Since(t0); el < MaxHold {
-		t.Fatalf("writer started after %v, before MaxHold", el)
+	w.Close()
+	if out := string(recv(t, got, "the rest")); out != "tial+later" {
+		t.Fatalf("writer wrote %q, want the unwritten rest first", out)
 	}
-	if err := q.Release(nil, nil); err != nil {
-		t.Fatal(err)
+	// Held batches and queued bytes are never bypassed.
+	q2 := newQueue(10, 1000)
+	direct := 0
+	q2.SetDirect(func(b []byte) (int, error) { direct++; return len(b), nil }, nil)
+	q2.Hold()
+	q2.Push(msg("held"))
+	if direct != 0 {
+		t.Fatal("a held queue wrote directly")
 	}
 }
