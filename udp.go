@@ -255,14 +255,13 @@ func (s *Session[T]) sendUDP(parts [][]byte) error {
 	if s.closed.Load() != 0 {
 		return ErrSessionClosed
 	}
-	b := parts[0]
-	if len(parts) != 1 {
-		b = pool.Get(size(parts))[:0]
-		for _, p := range parts {
-			b = append(b, p...)
-		}
-		defer pool.Put(b)
+	// Gathered into a pooled buffer even for one part, so that buffers passed to Send
+	// never escape to the heap through the socket call.
+	b := pool.Get(size(parts))[:0]
+	for _, p := range parts {
+		b = append(b, p...)
 	}
+	defer pool.Put(b)
 	r := s.udp.route.Load()
 	n, err := r.sock.pc.WriteToUDPAddrPort(b, r.addr)
 	if err != nil {

@@ -118,23 +118,20 @@ func (q *Queue) directLocked() bool {
 func (q *Queue) direct(parts [][]byte, n int) error {
 	try, wrote := q.try, q.wrote
 	q.mu.Unlock()
-	b := parts[0]
-	var gathered []byte
-	if len(parts) > 1 {
-		gathered = pool.Get(n)[:0]
-		for _, p := range parts {
-			gathered = append(gathered, p...)
-		}
-		b = gathered
+	// The message is gathered into a pooled buffer even when it has one part: handing the
+	// caller's slice to try, an indirect call, would make every buffer passed to Send
+	// escape to the heap, a stack-built header included.
+	gathered := pool.Get(n)[:0]
+	for _, p := range parts {
+		gathered = append(gathered, p...)
 	}
+	b := gathered
 	w, err := try(b)
 	if w > 0 && wrote != nil {
 		wrote(int64(w))
 	}
 	if err != nil && err != ErrWouldBlock {
-		if gathered != nil {
-			pool.Put(gathered)
-		}
+		pool.Put(gathered)
 		q.fail(err)
 		return ErrClosed
 	}
@@ -154,9 +151,7 @@ func (q *Queue) direct(parts [][]byte, n int) error {
 		q.idle.Broadcast()
 	}
 	q.mu.Unlock()
-	if gathered != nil {
-		pool.Put(gathered)
-	}
+	pool.Put(gathered)
 	if start {
 		q.start()
 	}
