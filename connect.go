@@ -16,6 +16,7 @@ type connectOptions struct {
 	network string
 	tls     *tls.Config
 	local   string
+	init    any // a func(*Session[T]) from WithInit
 }
 
 // WithNetwork sets the network to dial: "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6".
@@ -28,6 +29,14 @@ func WithNetwork(network string) ConnectOption {
 // Connect returns. Set cfg.ServerName when the address is not the certificate's name.
 func WithTLS(cfg *tls.Config) ConnectOption {
 	return func(o *connectOptions) { o.tls = cfg }
+}
+
+// WithInit runs init on the new session before any of its handlers (Connected first), so
+// the application can mark an outbound session in its Data — a gateway's back-end link,
+// say. T must be the server's session type, or Connect fails. For UDP, init runs only if
+// Connect creates the session (an existing session for the address is returned as is).
+func WithInit[T any](init func(s *Session[T])) ConnectOption {
+	return func(o *connectOptions) { o.init = init }
 }
 
 // WithLocalAddr binds the outgoing TCP connection to a local host:port.
@@ -50,10 +59,17 @@ func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectO
 	for _, opt := range opts {
 		opt(&o)
 	}
+	var init func(*Session[T])
+	if o.init != nil {
+		var ok bool
+		if init, ok = o.init.(func(*Session[T])); !ok {
+			return nil, fmt.Errorf("supersocket: connect: WithInit takes a func(*Session[T]) of this server's session type, not %T", o.init)
+		}
+	}
 	switch o.network {
 	case "tcp", "tcp4", "tcp6":
 	case "udp", "udp4", "udp6":
-		return srv.connectUDP(o, addr)
+		return srv.connectUDP(o, addr, init)
 	default:
 		return nil, fmt.Errorf("supersocket: connect: network %q is not tcp, tcp4, tcp6, udp, udp4 or udp6", o.network)
 	}
@@ -96,6 +112,9 @@ func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectO
 		return nil, ErrNotRunning
 	}
 	s := srv.openSession(raw, tc, ip)
+	if init != nil {
+		init(s) // before the session's goroutine starts: before Connected
+	}
 	go func() {
 		defer srv.wg.Done()
 		if s.begin() {
@@ -119,7 +138,7 @@ func (srv *Server[T]) addWorker() bool {
 	return true
 }
 
-func (srv *Server[T]) connectUDP(o connectOptions, addr string) (*Session[T], error) {
+func (srv *Server[T]) connectUDP(o connectOptions, addr string, init func(*Session[T])) (*Session[T], error) {
 	if srv.cfg.UDPSessionKey != nil {
 		return nil, errors.New("supersocket: connect: UDP sessions are keyed by UDPSessionKey; Connect needs address-keyed sessions")
 	}
@@ -137,7 +156,7 @@ func (srv *Server[T]) connectUDP(o connectOptions, addr string) (*Session[T], er
 	if len(srv.udpSocks) == 0 {
 		return nil, errors.New("supersocket: connect: the server has no UDP listener to send from")
 	}
-	s := srv.newUDPSession(srv.udpSocks[0], to, nil, false, true)
+	s := srv.newUDPSession(srv.udpSocks[0], to, nil, false, true, init)
 	if s == nil {
 		return nil, ErrMaxConnections
 	}

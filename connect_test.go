@@ -195,3 +195,36 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
+
+// TestConnectWithInitRunsBeforeConnected: WithInit marks an outbound session before any
+// handler sees it, over TCP and UDP; a mismatched type is refused.
+func TestConnectWithInitRunsBeforeConnected(t *testing.T) {
+	type link struct{ backend bool }
+	backend := startServer(t, Config{Filter: filter.Terminator([]byte("\n"))}, Handlers[struct{}]{Request: lineEcho})
+	udpBackend := startServer(t, Config{Listeners: udpLoopback(), Filter: filter.Terminator([]byte("\n"))}, Handlers[struct{}]{Request: lineEcho})
+	sawBackend := make(chan bool, 4)
+	gw := startServer(t, Config{
+		Listeners: []ListenerConfig{{Addr: "127.0.0.1:0"}, {Network: "udp", Addr: "127.0.0.1:0"}},
+		Filter:    filter.Terminator([]byte("\n")),
+	}, Handlers[link]{
+		Connected: func(s *Session[link]) { sawBackend <- s.Data().backend },
+		Request:   func(*Session[link], Request) {},
+	})
+	mark := WithInit(func(s *Session[link]) { s.Data().backend = true })
+	if _, err := gw.Connect(context.Background(), addrOf(backend), mark); err != nil {
+		t.Fatal(err)
+	}
+	if !recvWithin(t, sawBackend, "Connected over TCP") {
+		t.Fatal("Connected ran before WithInit's init (TCP)")
+	}
+	if _, err := gw.Connect(context.Background(), addrOf(udpBackend), WithNetwork("udp"), mark); err != nil {
+		t.Fatal(err)
+	}
+	if !recvWithin(t, sawBackend, "Connected over UDP") {
+		t.Fatal("Connected ran before WithInit's init (UDP)")
+	}
+	wrong := WithInit(func(*Session[struct{}]) {})
+	if _, err := gw.Connect(context.Background(), addrOf(backend), wrong); err == nil {
+		t.Fatal("WithInit of another session type was accepted")
+	}
+}

@@ -136,14 +136,14 @@ func (srv *Server[T]) udpSession(u *udpSocket[T], d []byte, from netip.AddrPort)
 	if s != nil && s.closed.Load() == 0 {
 		return s
 	}
-	return srv.newUDPSession(u, from, id, keyed, false)
+	return srv.newUDPSession(u, from, id, keyed, false, nil)
 }
 
 // newUDPSession admits and starts a session for a new key. Two datagrams racing for the
 // same new key get the same session.
 // Outbound sessions (Connect) skip AllowConnect. The caller holds a count of srv.wg, or
 // runMu for reading with the server running, so adding the session's goroutine is safe.
-func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []byte, keyed, outbound bool) *Session[T] {
+func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []byte, keyed, outbound bool, init func(*Session[T])) *Session[T] {
 	t := &srv.udp
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -195,6 +195,9 @@ func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []b
 	}
 	srv.sessions.add(s)
 	srv.wg.Add(1)
+	if init != nil {
+		init(s)
+	}
 	go srv.serveUDP(s)
 	return s
 }
