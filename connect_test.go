@@ -2,15 +2,8 @@ package supersocket
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
@@ -117,7 +110,8 @@ func TestConnectUDPRoutesRepliesToTheSession(t *testing.T) {
 }
 
 func TestConnectTLS(t *testing.T) {
-	cert := selfSigned(t)
+	ca := newTestCA(t)
+	cert, _, _ := ca.issue(t, "localhost", false)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		t.Fatal(err)
@@ -142,8 +136,7 @@ func TestConnectTLS(t *testing.T) {
 			}()
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
+	pool := ca.pool
 	gw, ev := newGateway(t, Config{})
 	s, err := gw.Connect(context.Background(), ln.Addr().String(), WithTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
 	if err != nil {
@@ -164,36 +157,6 @@ func TestConnectTLS(t *testing.T) {
 	if gw.SessionCount() != 0 {
 		t.Fatalf("%d sessions after a failed handshake", gw.SessionCount())
 	}
-}
-
-// selfSigned makes a certificate for localhost and 127.0.0.1, valid for an hour.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
 // TestConnectWithInitRunsBeforeConnected: WithInit marks an outbound session before any
