@@ -350,6 +350,15 @@ func (q *Queue) appendLocked(p []byte) {
 // Wait is Push that, while the queue is full, waits for room up to timeout (≤ 0: not at
 // all) or until the queue closes. It parks on a channel; it never spins.
 func (q *Queue) Wait(parts [][]byte, timeout time.Duration) error {
+	// The common case, room in the queue, costs what Push costs: no timer, no defer.
+	if err := q.Push(parts); err != ErrFull || timeout <= 0 {
+		return err
+	}
+	return q.waitForRoom(parts, timeout)
+}
+
+// waitForRoom is Wait's slow path, for a queue found full.
+func (q *Queue) waitForRoom(parts [][]byte, timeout time.Duration) error {
 	n := size(parts)
 	var timer *time.Timer
 	defer func() {
