@@ -48,30 +48,35 @@ func echoLoop(c net.Conn, n, pipeline int, batch, reply []byte) error {
 // write, server read, filter, handler, send queue, write, client read. One op is one
 // request; with pipeline > 1 that many requests are in flight per write.
 func BenchmarkEcho(b *testing.B) {
-	for _, bc := range []struct {
-		name     string
-		pipeline int
-	}{{"conn=1/pipeline=1", 1}, {"conn=1/pipeline=16", 16}} {
-		b.Run(bc.name, func(b *testing.B) {
-			srv := benchServer(b)
-			c, err := net.Dial("tcp", addrOf(srv))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			batch := bytes.Repeat(benchRequest, bc.pipeline)
-			reply := make([]byte, len(batch))
-			// Warm up, and check that the server echoes.
-			if err := echoLoop(c, bc.pipeline, bc.pipeline, batch, reply); err != nil || !bytes.Equal(reply, batch) {
-				b.Fatalf("echo: %q, %v", reply, err)
-			}
-			b.SetBytes(int64(len(benchRequest)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			if err := echoLoop(c, b.N, bc.pipeline, batch, reply); err != nil {
-				b.Fatal(err)
-			}
-		})
+	for _, bc := range echoBenchCases {
+		b.Run(bc.name, func(b *testing.B) { runEchoBench(b, addrOf(benchServer(b)), bc.pipeline) })
+	}
+}
+
+var echoBenchCases = []struct {
+	name     string
+	pipeline int
+}{{"conn=1/pipeline=1", 1}, {"conn=1/pipeline=16", 16}}
+
+// runEchoBench measures b.N echoed requests over one connection to addr, pipeline at a
+// time, after checking that the server echoes.
+func runEchoBench(b *testing.B, addr string, pipeline int) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	batch := bytes.Repeat(benchRequest, pipeline)
+	reply := make([]byte, len(batch))
+	// Warm up, and check that the server echoes.
+	if err := echoLoop(c, pipeline, pipeline, batch, reply); err != nil || !bytes.Equal(reply, batch) {
+		b.Fatalf("echo: %q, %v", reply, err)
+	}
+	b.SetBytes(int64(len(benchRequest)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := echoLoop(c, b.N, pipeline, batch, reply); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -146,27 +151,7 @@ func netEchoServer(b *testing.B) string {
 // BenchmarkEchoNetBaseline runs BenchmarkEcho's client against netEchoServer, so the two
 // can be compared in one run (benchstat, or the ratio of ns/op).
 func BenchmarkEchoNetBaseline(b *testing.B) {
-	for _, bc := range []struct {
-		name     string
-		pipeline int
-	}{{"conn=1/pipeline=1", 1}, {"conn=1/pipeline=16", 16}} {
-		b.Run(bc.name, func(b *testing.B) {
-			c, err := net.Dial("tcp", netEchoServer(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			batch := bytes.Repeat(benchRequest, bc.pipeline)
-			reply := make([]byte, len(batch))
-			if err := echoLoop(c, bc.pipeline, bc.pipeline, batch, reply); err != nil || !bytes.Equal(reply, batch) {
-				b.Fatalf("echo: %q, %v", reply, err)
-			}
-			b.SetBytes(int64(len(benchRequest)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			if err := echoLoop(c, b.N, bc.pipeline, batch, reply); err != nil {
-				b.Fatal(err)
-			}
-		})
+	for _, bc := range echoBenchCases {
+		b.Run(bc.name, func(b *testing.B) { runEchoBench(b, netEchoServer(b), bc.pipeline) })
 	}
 }
