@@ -113,11 +113,11 @@ func (s *Session[T]) serveRead() (done bool) {
 	cfg := &s.srv.cfg
 	var pending []byte
 	maxRead := max(cfg.ReceiveBufferSize, maxReadSize)
-	// Only a raw TCP session can hop: its reader holds no buffer while it waits, and a
-	// deadline leaves a plain socket usable (a TLS one is not).
-	canHop := s.rd.ReleasesIdleBuffer()
 	armed := false
 	for s.closed.Load() == 0 {
+		// Only a raw TCP session hops: its reader holds no buffer while it waits. Asked
+		// each time round, since StartTLS replaces the reader.
+		canHop := s.rd.ReleasesIdleBuffer()
 		before, room := len(pending), cap(pending)-len(pending)
 		if room == 0 {
 			room = s.readSize
