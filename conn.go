@@ -113,7 +113,7 @@ func (s *Session[T]) serveRead() (done bool) {
 	cfg := &s.srv.cfg
 	var pending []byte
 	maxRead := max(cfg.ReceiveBufferSize, maxReadSize)
-	armed := false
+	armed, armedAt := false, int64(0)
 	for s.closed.Load() == 0 {
 		// Only a raw TCP session hops: its reader holds no buffer while it waits. Asked
 		// each time round, since StartTLS replaces the reader.
@@ -123,8 +123,12 @@ func (s *Session[T]) serveRead() (done bool) {
 			room = s.readSize
 		}
 		switch idle := len(pending) == 0; {
-		case canHop && idle && !s.hopped:
-			s.conn.SetReadDeadline(time.Now().Add(idleHop))
+		case canHop && idle && !s.hopped && (!armed || s.lastActive.Load()-armedAt > int64(idleHop/2)):
+			// Re-armed at most every idleHop/2 of activity, not on every read: setting a
+			// deadline costs a timer update. The hop comes idleHop/2 to idleHop after the
+			// last request.
+			armedAt = s.lastActive.Load()
+			s.conn.SetReadDeadline(time.Unix(0, armedAt).Add(idleHop))
 			armed = true
 			if s.closed.Load() != 0 { // Close's wake-up deadline must win
 				s.conn.SetReadDeadline(aLongTimeAgo)
