@@ -338,14 +338,7 @@ func TestShutdown_WaitsForRunningHandler(t *testing.T) {
 	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ev := <-closed:
-		if ev.reason != CloseServerShutdown {
-			t.Errorf("reason %v", ev.reason)
-		}
-	default:
-		t.Fatal("Shutdown returned before the session's Closed handler ran")
-	}
+	closedAlready(t, closed, CloseServerShutdown, "Shutdown")
 }
 
 // A Shutdown whose context ends while a client never reads returns ctx.Err(), and still
@@ -440,13 +433,20 @@ func TestStop_DoesNotWaitForNonReadingClient(t *testing.T) {
 	if err := recv(t, stopped, "Stop to return"); err != nil {
 		t.Fatal(err)
 	}
+	closedAlready(t, closed, CloseServerShutdown, "Stop")
+}
+
+// closedAlready checks that the Closed handler has already run, with want, by the time
+// the call named by who returned.
+func closedAlready(t *testing.T, closed <-chan closeEvent, want CloseReason, who string) {
+	t.Helper()
 	select {
 	case ev := <-closed:
-		if ev.reason != CloseServerShutdown {
-			t.Errorf("reason %v, want ServerShutdown", ev.reason)
+		if ev.reason != want {
+			t.Errorf("reason %v, want %v", ev.reason, want)
 		}
 	default:
-		t.Fatal("Stop returned before the Closed handler ran")
+		t.Fatalf("%s returned before the session's Closed handler ran", who)
 	}
 }
 

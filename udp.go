@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/supersocket-go/supersocket/internal/pool"
+	"github.com/supersocket-go/supersocket/internal/sendq"
 )
 
 // UDP engine.
@@ -260,7 +261,7 @@ func (s *Session[T]) sendUDP(parts [][]byte) error {
 	}
 	// Gathered into a pooled buffer even for one part, so that buffers passed to Send
 	// never escape to the heap through the socket call.
-	b := pool.Get(size(parts))[:0]
+	b := pool.Get(sendq.Size(parts))[:0]
 	for _, p := range parts {
 		b = append(b, p...)
 	}
@@ -275,12 +276,4 @@ func (s *Session[T]) sendUDP(parts [][]byte) error {
 	}
 	s.onWrote(int64(n))
 	return nil
-}
-
-func size(parts [][]byte) int {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	return n
 }

@@ -77,7 +77,8 @@ func (q *Queue) SetDirect(try func([]byte) (int, error), wrote func(int64)) {
 	q.mu.Unlock()
 }
 
-func size(parts [][]byte) int {
+// Size returns the bytes in parts: the length of the message they make.
+func Size(parts [][]byte) int {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -89,7 +90,7 @@ func size(parts [][]byte) int {
 // other goroutines send), starting a writer if none runs; or, into an empty queue with
 // SetDirect, writes it at once. It never blocks on the network.
 func (q *Queue) Push(parts [][]byte) error {
-	n := size(parts)
+	n := Size(parts)
 	q.mu.Lock()
 	if q.directLocked() {
 		return q.direct(parts, n)
@@ -359,7 +360,7 @@ func (q *Queue) Wait(parts [][]byte, timeout time.Duration) error {
 
 // waitForRoom is Wait's slow path, for a queue found full.
 func (q *Queue) waitForRoom(parts [][]byte, timeout time.Duration) error {
-	n := size(parts)
+	n := Size(parts)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
