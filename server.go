@@ -58,6 +58,9 @@ type Server[T any] struct {
 	pending    sync.Map       // net.Conn → struct{}: TLS handshakes in progress
 	perIP      ipCounts
 	acceptRate *tokenBucket // nil: no limit
+	parkMu     sync.Mutex
+	parker     *parker       // idle sessions without a goroutine; nil until one parks
+	idleHop    time.Duration // idleHop, or shorter in a benchmark
 
 	sessions registry[T]
 	udp      udpTable[T]
@@ -77,7 +80,7 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	if h.Request == nil {
 		return nil, &ConfigError{Field: "Handlers.Request", Problem: "a request handler is required"}
 	}
-	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name)}
+	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name), idleHop: idleHop}
 	srv.stopped = make(chan struct{})
 	srv.tls = make([]*tlsListener, len(c.Listeners))
 	for i, l := range c.Listeners {
@@ -266,6 +269,7 @@ func (srv *Server[T]) stop(ctx context.Context, now bool) error {
 		}
 		<-done
 	}
+	srv.stopParking()
 	srv.listeners, srv.udpSocks = nil, nil
 	srv.infoMu.Lock()
 	srv.addrs, srv.lstats, srv.started = nil, nil, time.Time{}

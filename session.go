@@ -41,8 +41,9 @@ type Session[T any] struct {
 	// session moved its idle wait to a fresh goroutine and waits without a deadline.
 	readSize int
 	hopped   bool
-	hopFn    func()     // bound once: serveReadHopped
-	ip       netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
+	parkTok  atomic.Uint32 // non-zero while the session is parked (see parker)
+	hopFn    func()        // bound once: serveReadHopped
+	ip       netip.Addr    // the remote IP counted by MaxConnectionsPerIP, if any
 	// listener counts the session in its ListenerStats; nil for outbound sessions.
 	listener *listenerStats
 	// tlsConn is the session's TLS layer once it has one; upgrade is a StartTLS pending
@@ -245,8 +246,10 @@ func (s *Session[T]) Close(reason CloseReason) {
 	} else if s.queue.Close() {
 		s.conn.SetWriteDeadline(time.Now().Add(linger))
 	}
-	// Wake the reading goroutine; it ends the session once the writer is done.
+	// Wake the reading goroutine, or bring one back for a parked session; it ends the
+	// session once the writer is done.
 	s.conn.SetReadDeadline(aLongTimeAgo)
+	s.srv.unpark(s)
 }
 
 // abort closes the session at once: queued bytes are dropped and the socket closed, which

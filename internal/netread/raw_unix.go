@@ -77,3 +77,5 @@ func (u *unixReader) read(pending []byte, size int) ([]byte, error) {
 	}
 	return pending, err
 }
+
+func (u *unixReader) control(f func(fd uintptr)) error { return u.rc.Control(f) }

@@ -13,6 +13,7 @@
 package netread
 
 import (
+	"errors"
 	"io"
 	"net"
 
@@ -65,7 +66,21 @@ func (r *Reader) Read(pending []byte, size int) ([]byte, error) {
 // (it reads through the connection's RawConn).
 func (r *Reader) ReleasesIdleBuffer() bool { return r.raw != nil }
 
+// ErrNoRawConn is Control's error for a connection read without a RawConn.
+var ErrNoRawConn = errors.New("netread: connection has no raw file descriptor")
+
+// Control runs f with the connection's file descriptor, which stays open until f
+// returns (syscall.RawConn.Control). It returns ErrNoRawConn when the Reader does not read
+// through a RawConn (see ReleasesIdleBuffer), or the error of a closed connection.
+func (r *Reader) Control(f func(fd uintptr)) error {
+	if r.raw == nil {
+		return ErrNoRawConn
+	}
+	return r.raw.control(f)
+}
+
 // rawReader is the platform's buffer-releasing read path.
 type rawReader interface {
 	read(pending []byte, size int) ([]byte, error)
+	control(f func(fd uintptr)) error
 }

@@ -1,0 +1,133 @@
+package supersocket
+
+import (
+	"bufio"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/supersocket-go/supersocket/filter"
+)
+
+// waitParked waits (bounded) until n of srv's sessions are parked.
+func waitParked[T any](t *testing.T, srv *Server[T], n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for srv.parkedCount() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions parked, want %d", srv.parkedCount(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// outwaitHop waits until n of srv's sessions have left their goroutine: parked on Linux
+// (an observable state), elsewhere after the hop's interval, for which there is no event.
+func outwaitHop[T any](t *testing.T, srv *Server[T], n int) {
+	t.Helper()
+	if runtime.GOOS == "linux" {
+		waitParked(t, srv, n)
+		return
+	}
+	time.Sleep(idleHop + idleHop/2)
+}
+
+// TestIdleSessionWakesForRequestsFINAndClose: a session idle past idleHop gives up its
+// goroutine (Linux: it parks with none; elsewhere it moves to a fresh one); bytes, the
+// peer's FIN and Close from another goroutine each bring it back, with its state intact
+// and the right close reason.
+func TestIdleSessionWakesForRequestsFINAndClose(t *testing.T) {
+	type count struct{ n int }
+	closed := make(chan CloseReason, 3)
+	srv := startServer(t, Config{Filter: filter.CommandLine()}, Handlers[count]{
+		Request: func(s *Session[count], r Request) {
+			s.Data().n++
+			s.Send([]byte{byte('0' + s.Data().n)}, []byte("\r\n"))
+		},
+		Closed: func(_ *Session[count], why CloseReason) { closed <- why },
+	})
+	dial := func() (net.Conn, func(string)) {
+		c, err := net.Dial("tcp", addrOf(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(waitLong))
+		r := bufio.NewReader(c)
+		return c, func(want string) {
+			t.Helper()
+			c.Write([]byte("N\r\n"))
+			if line, err := r.ReadString('\n'); err != nil || line != want {
+				t.Fatalf("got %q, %v; want %q", line, err, want)
+			}
+		}
+	}
+	a, askA := dial()
+	b, askB := dial()
+	askA("1\r\n")
+	askB("1\r\n")
+	outwaitHop(t, srv, 2)
+	askA("2\r\n") // bytes resume a
+	askB("2\r\n")
+	outwaitHop(t, srv, 2) // and both park again
+	askA("3\r\n")
+
+	// The peer's FIN wakes a parked session: ClientClosing.
+	outwaitHop(t, srv, 2)
+	a.(*net.TCPConn).CloseWrite()
+	if why := recvWithin(t, closed, "Closed after FIN"); why != CloseClientClosing {
+		t.Fatalf("closed with %v, want ClientClosing", why)
+	}
+	// Close from another goroutine wakes a parked session: ServerClosing, and the peer sees EOF.
+	outwaitHop(t, srv, 1)
+	for s := range srv.Sessions() {
+		s.Close(CloseServerClosing)
+	}
+	if why := recvWithin(t, closed, "Closed after Close"); why != CloseServerClosing {
+		t.Fatalf("closed with %v, want ServerClosing", why)
+	}
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("read after Close: %d, %v; want EOF", n, err)
+	}
+	if n := srv.parkedCount(); n != 0 {
+		t.Fatalf("%d sessions still parked", n)
+	}
+}
+
+// TestShutdownResumesParkedSessions: a stop closes parked sessions like any other, runs
+// their Closed handlers and leaves no goroutine (goleak in TestMain).
+func TestShutdownResumesParkedSessions(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parking needs epoll")
+	}
+	closed := make(chan CloseReason, 8)
+	srv := startServer(t, Config{Filter: filter.CommandLine()}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) { s.Send([]byte("ok\r\n")) },
+		Closed:  func(_ *Session[struct{}], why CloseReason) { closed <- why },
+	})
+	for range 5 {
+		c, err := net.Dial("tcp", addrOf(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitLong))
+		c.Write([]byte("HI\r\n"))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitParked(t, srv, 5)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if why := recvWithin(t, closed, "Closed at Stop"); why != CloseServerShutdown {
+			t.Fatalf("closed with %v, want ServerShutdown", why)
+		}
+	}
+	if srv.parker != nil {
+		t.Fatal("the parker outlived the stop")
+	}
+}
