@@ -114,68 +114,107 @@ func (s *Session[T]) begin() bool {
 const idleHop = 250 * time.Millisecond
 
 // serveRead reads and dispatches until the session closes (it returns true) or until it
-// has been idle for idleHop (false): the caller then continues it on a fresh goroutine.
+// has been idle for idleHop (false): the caller then parks it or continues it on a fresh
+// goroutine. The loop itself is netread's Serve, driving the Session as its Handler
+// (through readLoop, below); serveRead handles what ends a Serve.
 func (s *Session[T]) serveRead() (done bool) {
-	cfg := &s.srv.cfg
+	s.armed = false
 	var pending []byte
-	maxRead := max(cfg.ReceiveBufferSize, maxReadSize)
-	armed, armedAt := false, int64(0)
 	for s.closed.Load() == 0 {
-		// Only a raw TCP session hops: its reader holds no buffer while it waits. Asked
-		// each time round, since StartTLS replaces the reader.
-		canHop := s.rd.ReleasesIdleBuffer()
-		before, room := len(pending), cap(pending)-len(pending)
-		if room == 0 {
-			room = s.readSize
-		}
-		switch idle := len(pending) == 0; {
-		case canHop && idle && !s.hopped && (!armed || s.lastActive.Load()-armedAt > int64(s.srv.idleHop/2)):
-			// Re-armed at most every idleHop/2 of activity, not on every read: setting a
-			// deadline costs a timer update. The hop comes idleHop/2 to idleHop after the
-			// last request.
-			armedAt = s.lastActive.Load()
-			s.conn.SetReadDeadline(time.Unix(0, armedAt).Add(s.srv.idleHop))
-			armed = true
-			if s.closed.Load() != 0 { // Close's wake-up deadline must win
-				s.conn.SetReadDeadline(aLongTimeAgo)
-			}
-		case armed && !idle:
-			// Bytes of an unfinished request: no idle deadline while waiting for the rest.
-			s.conn.SetReadDeadline(time.Time{})
-			armed = false
-			if s.closed.Load() != 0 {
-				s.conn.SetReadDeadline(aLongTimeAgo)
-			}
-		}
 		var err error
-		pending, err = s.rd.Read(pending, s.readSize)
-		if n := len(pending) - before; n > 0 {
-			s.hopped = false
-			switch {
-			case n >= room:
-				s.readSize = min(2*s.readSize, maxRead)
-			case n < s.readSize/8:
-				s.readSize = max(s.readSize/2, cfg.ReceiveBufferSize)
+		pending, err = s.rd.Serve(&s.loop, pending)
+		if s.upgrade != nil && s.closed.Load() == 0 {
+			// StartTLS: the replies so far have left in plaintext; the rest of the stream
+			// is TLS, bytes already received included. It runs here, outside Serve, since
+			// the handshake reads the connection.
+			err := s.upgradeTLS(pending)
+			if cap(pending) > 0 {
+				pool.Put(pending)
 			}
-			s.srv.counters.bytesIn.Add(uint64(n))
-			pending = s.process(pending)
-		}
-		if err != nil {
-			if armed && len(pending) == 0 && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				s.conn.SetReadDeadline(time.Time{})
-				if s.closed.Load() != 0 {
-					break
-				}
-				s.hopped = true
-				return false
+			pending = nil
+			if err != nil {
+				s.srv.log.Info("starttls failed; closing session", "session", s.id, "err", err)
+				s.Close(CloseSocketError)
+				break
 			}
-			s.readFailed(err)
+			s.rd = netread.New(s.stream)
+			s.armed = false
+			s.lastActive.Store(time.Now().UnixNano())
+			continue
 		}
+		if err == nil {
+			continue // stopped by BeforeRead: closed
+		}
+		if s.armed && len(pending) == 0 && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			s.conn.SetReadDeadline(time.Time{})
+			if s.closed.Load() != 0 {
+				break
+			}
+			s.hopped = true
+			return false
+		}
+		s.readFailed(err)
 	}
 	if cap(pending) > 0 {
 		pool.Put(pending)
 	}
 	return true
+}
+
+// readLoop is the session as netread's Handler; a field of the Session, so handing it to
+// Serve allocates nothing, and an unexported type, so its methods stay out of Session's API.
+type readLoop[T any] struct{ s *Session[T] }
+
+// BeforeRead stops the read loop once the session closes or a StartTLS is pending, and
+// keeps the idle deadline that ends an idle session's goroutine (see idleHop); that
+// deadline is what bounds the wait (netread.Reader.Serve).
+func (l *readLoop[T]) BeforeRead(pending int) (stop, bounded bool) {
+	s := l.s
+	if s.closed.Load() != 0 || s.upgrade != nil {
+		return true, false
+	}
+	// Only a raw TCP session hops: its reader holds no buffer while it waits. Asked each
+	// time round, since StartTLS replaces the reader.
+	switch idle := pending == 0; {
+	case idle && !s.hopped && (!s.armed || s.lastActive.Load()-s.armedAt > int64(s.srv.idleHop/2)) && s.rd.ReleasesIdleBuffer():
+		// Re-armed at most every idleHop/2 of activity, not on every read: setting a
+		// deadline costs a timer update. The hop comes idleHop/2 to idleHop after the
+		// last request.
+		s.armedAt = s.lastActive.Load()
+		s.conn.SetReadDeadline(time.Unix(0, s.armedAt).Add(s.srv.idleHop))
+		s.armed = true
+		if s.closed.Load() != 0 { // Close's wake-up deadline must win
+			s.conn.SetReadDeadline(aLongTimeAgo)
+		}
+	case s.armed && !idle:
+		// Bytes of an unfinished request: no idle deadline while waiting for the rest.
+		s.conn.SetReadDeadline(time.Time{})
+		s.armed = false
+		if s.closed.Load() != 0 {
+			s.conn.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	return false, s.armed
+}
+
+// ReadSize is the next read's buffer size, which adapts to the stream (see Received).
+func (l *readLoop[T]) ReadSize() int { return l.s.readSize }
+
+// Received counts n new bytes, adapts the read size, and dispatches every complete
+// request in pending.
+func (l *readLoop[T]) Received(pending []byte, n, room int) (rest []byte, stop bool) {
+	s := l.s
+	s.hopped = false
+	min0 := s.srv.cfg.ReceiveBufferSize
+	switch {
+	case n >= room:
+		s.readSize = min(2*s.readSize, max(min0, maxReadSize))
+	case n < s.readSize/8:
+		s.readSize = max(s.readSize/2, min0)
+	}
+	s.srv.counters.bytesIn.Add(uint64(n))
+	rest = s.process(pending)
+	return rest, s.closed.Load() != 0 || s.upgrade != nil
 }
 
 // serveReadHopped continues serveRead on a fresh goroutine (see idleHop).
@@ -300,22 +339,8 @@ func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 			}
 		}
 		data = data[n:]
-		if s.upgrade != nil && s.closed.Load() == 0 {
-			// StartTLS: the replies so far leave in plaintext; the rest of the stream is
-			// TLS, bytes already received included.
-			if s.held {
-				s.flush()
-			}
-			err := s.upgradeTLS(data)
-			pool.Put(buf)
-			if err != nil {
-				s.srv.log.Info("starttls failed; closing session", "session", s.id, "err", err)
-				s.Close(CloseSocketError)
-				return nil
-			}
-			s.rd = netread.New(s.stream)
-			s.lastActive.Store(time.Now().UnixNano())
-			return nil
+		if s.upgrade != nil {
+			break // StartTLS: the rest of the bytes are for the handshake (serveRead)
 		}
 	}
 	if handled {

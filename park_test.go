@@ -2,6 +2,7 @@ package supersocket
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"runtime"
 	"testing"
@@ -129,5 +130,47 @@ func TestShutdownResumesParkedSessions(t *testing.T) {
 	}
 	if srv.parker != nil {
 		t.Fatal("the parker outlived the stop")
+	}
+}
+
+// TestRequestWithFINAfterParkClosesSession: a client that sends its last request and its
+// FIN together, to a session that has parked (and is woken by them), must see its reply
+// and the session close with ClientClosing: the FIN stops the read short of it, and the
+// read loop must still look again (see netread.Reader.Serve).
+func TestRequestWithFINAfterParkClosesSession(t *testing.T) {
+	const conns = 20
+	closed := make(chan CloseReason, conns)
+	srv := startServer(t, Config{Filter: filter.CommandLine()}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) { s.Send([]byte("ok\r\n")) },
+		Closed:  func(_ *Session[struct{}], why CloseReason) { closed <- why },
+	})
+	cs := make([]*net.TCPConn, conns)
+	for i := range cs {
+		c, err := net.Dial("tcp", addrOf(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitLong))
+		cs[i] = c.(*net.TCPConn)
+		cs[i].Write([]byte("HI\r\n"))
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outwaitHop(t, srv, conns)
+	for _, c := range cs {
+		c.Write([]byte("BYE\r\n"))
+		c.CloseWrite()
+	}
+	for _, c := range cs {
+		if b, err := io.ReadAll(c); err != nil || string(b) != "ok\r\n" {
+			t.Fatalf("after the last request: %q, %v; want the reply then EOF", b, err)
+		}
+	}
+	for range conns {
+		if why := recvWithin(t, closed, "Closed after the FIN"); why != CloseClientClosing {
+			t.Fatalf("closed with %v, want ClientClosing", why)
+		}
 	}
 }

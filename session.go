@@ -41,9 +41,13 @@ type Session[T any] struct {
 	// session moved its idle wait to a fresh goroutine and waits without a deadline.
 	readSize int
 	hopped   bool
-	parkTok  atomic.Uint32 // non-zero while the session is parked (see parker)
-	hopFn    func()        // bound once: serveReadHopped
-	ip       netip.Addr    // the remote IP counted by MaxConnectionsPerIP, if any
+	// armed records an idle deadline set by BeforeRead at armedAt (lastActive then).
+	armed   bool
+	armedAt int64
+	loop    readLoop[T]   // the session as the read loop's handler
+	parkTok atomic.Uint32 // non-zero while the session is parked (see parker)
+	hopFn   func()        // bound once: serveReadHopped
+	ip      netip.Addr    // the remote IP counted by MaxConnectionsPerIP, if any
 	// listener counts the session in its ListenerStats; nil for outbound sessions.
 	listener *listenerStats
 	// tlsConn is the session's TLS layer once it has one; upgrade is a StartTLS pending
@@ -86,6 +90,7 @@ func newSession[T any](srv *Server[T], c net.Conn) *Session[T] {
 	s.wrote = s.onWrote
 	s.writeFn = s.writeLoop
 	s.hopFn = s.serveReadHopped
+	s.loop.s = s
 	return s
 }
 

@@ -19,6 +19,11 @@ type unixReader struct {
 	size    int
 	n       int
 	err     error
+	// serve's state: its handler, its callback (bound once), and whether the last read
+	// came back short, so the socket is known to be empty.
+	h         Handler
+	serveStep func(fd uintptr) bool
+	drained   bool
 }
 
 func newRawReader(c net.Conn) rawReader {
@@ -32,6 +37,7 @@ func newRawReader(c net.Conn) rawReader {
 	}
 	u := &unixReader{rc: rc}
 	u.step = u.tryRead
+	u.serveStep = u.serveRead
 	return u
 }
 
@@ -79,3 +85,70 @@ func (u *unixReader) read(pending []byte, size int) ([]byte, error) {
 }
 
 func (u *unixReader) control(f func(fd uintptr)) error { return u.rc.Control(f) }
+
+func (u *unixReader) serve(h Handler, pending []byte) ([]byte, error) {
+	u.h, u.pending, u.err, u.drained = h, pending, nil, false
+	err := u.rc.Read(u.serveStep)
+	pending, u.pending, u.h = u.pending, nil, nil
+	if err == nil {
+		err = u.err
+	}
+	if len(pending) == 0 && cap(pending) > 0 {
+		pool.Put(pending)
+		pending = nil
+	}
+	return pending, err
+}
+
+// serveRead is serve's RawConn.Read callback: it reads and hands bytes to the handler
+// for as long as the socket has them, and returns false to wait for readability (the
+// runtime then calls it again), true to end the call.
+func (u *unixReader) serveRead(fd uintptr) bool {
+	for {
+		stop, bounded := u.h.BeforeRead(len(u.pending))
+		if stop {
+			return true
+		}
+		if u.drained {
+			// The last read came back short: the socket is empty, but for a FIN or a
+			// reset that arrived with its bytes (see Serve). With a deadline bounding the
+			// wait, wait for the poller's next edge rather than read again for an EAGAIN.
+			u.drained = false
+			if bounded {
+				return false
+			}
+		}
+		if cap(u.pending) == 0 {
+			u.pending = pool.Get(u.h.ReadSize())[:0]
+		} else if len(u.pending) == cap(u.pending) {
+			bigger := append(pool.Get(2 * cap(u.pending))[:0], u.pending...)
+			pool.Put(u.pending)
+			u.pending = bigger
+		}
+		before := len(u.pending)
+		room := cap(u.pending) - before
+		n, err := syscall.Read(int(fd), u.pending[before:cap(u.pending)])
+		switch err {
+		case nil:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if before == 0 {
+				pool.Put(u.pending)
+				u.pending = nil
+			}
+			return false
+		default:
+			u.err = &net.OpError{Op: "read", Net: "tcp", Err: err}
+			return true
+		}
+		if n == 0 {
+			u.err = io.EOF
+			return true
+		}
+		u.drained = n < room
+		if u.pending, stop = u.h.Received(u.pending[:before+n], n, room); stop {
+			return true
+		}
+	}
+}

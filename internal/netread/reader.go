@@ -62,6 +62,60 @@ func (r *Reader) Read(pending []byte, size int) ([]byte, error) {
 	return pending, err
 }
 
+// Handler is what Serve drives: the session's read loop.
+type Handler interface {
+	// BeforeRead runs before every read and every wait for readability, with the count of
+	// pending bytes. stop ends Serve (the session closed, or must change its reader);
+	// bounded reports that a read deadline bounds the coming wait (see Serve).
+	BeforeRead(pending int) (stop, bounded bool)
+	// ReadSize is the size of the buffer to take when nothing is pending.
+	ReadSize() int
+	// Received is given pending extended by n new bytes, read into room bytes of space;
+	// it returns what stays pending (with spare capacity for the next read, or nil) and
+	// whether Serve must end.
+	Received(pending []byte, n, room int) (rest []byte, stop bool)
+}
+
+// Serve reads the connection and hands every read's bytes to h until h stops it (err
+// nil) or a read fails: a deadline, a closed connection, or io.EOF for the peer's
+// orderly close. It returns the bytes still pending, or nil.
+//
+// On Unix the whole loop runs inside one RawConn.Read call, which is what makes it cheap:
+// the runtime's poller is edge-triggered, and within one call a readiness that arrives
+// while h runs is not forgotten, so a read that came back short (the socket was emptied)
+// may be followed by a wait rather than by a second read that would only return EAGAIN: a
+// request/reply exchange costs two system calls instead of three. h must therefore never
+// read or close the connection itself: both wait for this call to return.
+//
+// A short read does not always mean an empty socket: when the peer's FIN (or a reset)
+// arrived with the last bytes, the read stops before it, and the readiness it raised was
+// already consumed by the wait that woke this loop. Nothing would ever wake that wait, so
+// the reader skips the second read only when BeforeRead reports a deadline bounding the
+// wait; the owner must then look again at a quiet socket when the deadline fires (the
+// session parks, and its level-triggered parker sees the FIN at once).
+func (r *Reader) Serve(h Handler, pending []byte) ([]byte, error) {
+	if r.raw != nil {
+		return r.raw.serve(h, pending)
+	}
+	for {
+		if stop, _ := h.BeforeRead(len(pending)); stop {
+			return pending, nil
+		}
+		before := len(pending)
+		var err error
+		pending, err = r.Read(pending, h.ReadSize())
+		if n := len(pending) - before; n > 0 {
+			var stop bool
+			if pending, stop = h.Received(pending, n, cap(pending)-before); stop {
+				return pending, nil
+			}
+		}
+		if err != nil {
+			return pending, err
+		}
+	}
+}
+
 // ReleasesIdleBuffer reports whether the Reader gives its buffer back while it waits
 // (it reads through the connection's RawConn).
 func (r *Reader) ReleasesIdleBuffer() bool { return r.raw != nil }
@@ -82,5 +136,6 @@ func (r *Reader) Control(f func(fd uintptr)) error {
 // rawReader is the platform's buffer-releasing read path.
 type rawReader interface {
 	read(pending []byte, size int) ([]byte, error)
+	serve(h Handler, pending []byte) ([]byte, error)
 	control(f func(fd uintptr)) error
 }
