@@ -112,8 +112,10 @@ type Config struct {
 
 	// ObserveRequest, when set, is told how long each Request handler took (panicking
 	// ones included), with the request's key: the hook behind request-latency metrics.
-	// It runs on the session's goroutine after the handler: it must be fast. Keys come from
-	// clients; do not use them as metric labels unchecked.
+	// It runs on the session's goroutine after the handler: it must be fast. Requests of
+	// one read are timed back to back, one clock reading each, so a request's time also
+	// covers the filtering of its bytes (tens of nanoseconds). Keys come from clients; do
+	// not use them as metric labels unchecked.
 	ObserveRequest func(key string, elapsed time.Duration)
 
 	// Logger receives the server's logs. Default slog.Default().

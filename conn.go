@@ -295,58 +295,19 @@ func (s *Session[T]) flush() {
 
 func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 	limit := s.srv.cfg.MaxRequestLength
-	data := buf
-	handled := false
-	for len(data) > 0 && s.closed.Load() == 0 {
-		f := s.filter
-		req, n, err := s.runFilter(f, data)
-		switch {
-		case err != nil:
-			if fp, ok := err.(*filterPanic); ok {
-				s.srv.log.Error("receive filter panicked", "session", s.id, "panic", fp.value, "stack", fp.stack)
-				s.Close(CloseInternalError)
-				return buf
-			}
-			s.protocolError(err)
-			return buf
-		case n == 0:
-			if len(data) >= limit {
-				s.protocolError(fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)", filter.ErrTooLarge, len(data), limit))
-				return buf
-			}
-		case n > len(data):
-			s.srv.log.Error("receive filter consumed more bytes than it was given", "session", s.id, "n", n, "len", len(data))
-			s.Close(CloseInternalError)
-			return buf
-		case n > limit:
-			s.protocolError(fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, limit))
-			return buf
+	b := batch{data: buf}
+	s.dispatch(&b, limit)
+	if b.handled {
+		if b.clock.IsZero() {
+			b.clock = time.Now()
 		}
-		if n == 0 {
-			break
-		}
-		handled = true
-		if !s.held && n < len(data) {
-			// More bytes follow this request: hold the replies for one write.
-			s.queue.Hold()
-			s.held = true
-		}
-		s.filterSet = false
-		s.handle(req)
-		if sw, ok := f.(filter.Switcher); ok && !s.filterSet {
-			if next := sw.Next(); next != nil {
-				s.filter = next
-			}
-		}
-		data = data[n:]
-		if s.upgrade != nil {
-			break // StartTLS: the rest of the bytes are for the handshake (serveRead)
-		}
-	}
-	if handled {
-		s.lastActive.Store(time.Now().UnixNano())
+		s.lastActive.Store(b.clock.UnixNano())
 		s.served.Store(true)
 	}
+	if b.failed {
+		return buf // the session is closed; serveRead returns the buffer to the pool
+	}
+	data := b.data
 	if len(data) == 0 || s.closed.Load() != 0 {
 		pool.Put(buf)
 		return nil
@@ -363,37 +324,105 @@ func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 	return buf
 }
 
-// filterPanic carries a filter's panic out of runFilter.
-type filterPanic struct {
-	value any
-	stack string
+// batch is the progress of one dispatch, which its panic guard reads.
+type batch struct {
+	data     []byte    // not yet consumed
+	inFilter bool      // the filter is running (a panic is the filter's, not a handler's)
+	handled  bool      // a request was handled
+	failed   bool      // the session was closed for a bad request or a panic
+	clock    time.Time // when the last handler returned, if ObserveRequest is set
+	key      string    // the key of the request being handled
 }
 
-func (p *filterPanic) Error() string { return fmt.Sprintf("receive filter panicked: %v", p.value) }
+// observeGuarded reports a panicked request to ObserveRequest from the panic guard, where
+// a second panic would escape.
+func observeGuarded(observe func(string, time.Duration), key string, d time.Duration) {
+	defer func() { _ = recover() }()
+	observe(key, d)
+}
 
-func (s *Session[T]) runFilter(f filter.Filter, data []byte) (req Request, n int, err error) {
+// dispatch runs the filter and the Request handler over b.data until it needs more bytes
+// or the session closes. One deferred recover guards the whole batch rather than one per
+// request: a panic, in the filter (CloseInternalError) or in a handler
+// (CloseApplicationError), ends the session anyway.
+func (s *Session[T]) dispatch(b *batch, limit int) {
+	// ObserveRequest is fed one clock reading per request: a request's time runs from
+	// the previous handler's return (or the batch's start) to its own handler's return.
+	observe := s.srv.cfg.ObserveRequest
+	if observe != nil {
+		b.clock = time.Now()
+	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = &filterPanic{value: p, stack: string(debug.Stack())}
+			b.failed = true
+			if b.inFilter {
+				s.srv.log.Error("receive filter panicked", "session", s.id, "panic", p, "stack", string(debug.Stack()))
+				s.Close(CloseInternalError)
+				return
+			}
+			s.srv.log.Error("handler panicked; closing session", "session", s.id, "panic", p, "stack", string(debug.Stack()))
+			s.Close(CloseApplicationError)
+			if observe != nil {
+				observeGuarded(observe, b.key, time.Since(b.clock))
+			}
 		}
 	}()
-	return f.Filter(data)
+	for len(b.data) > 0 && s.closed.Load() == 0 {
+		f := s.filter
+		b.inFilter = true
+		req, n, err := f.Filter(b.data)
+		b.inFilter = false
+		switch {
+		case err != nil:
+			b.failed = true
+			s.protocolError(err)
+			return
+		case n == 0:
+			if len(b.data) >= limit {
+				b.failed = true
+				s.protocolError(fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)", filter.ErrTooLarge, len(b.data), limit))
+			}
+			return
+		case n > len(b.data):
+			b.failed = true
+			s.srv.log.Error("receive filter consumed more bytes than it was given", "session", s.id, "n", n, "len", len(b.data))
+			s.Close(CloseInternalError)
+			return
+		case n > limit:
+			b.failed = true
+			s.protocolError(fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, limit))
+			return
+		}
+		b.handled = true
+		if !s.held && n < len(b.data) {
+			// More bytes follow this request: hold the replies for one write.
+			s.queue.Hold()
+			s.held = true
+		}
+		s.filterSet = false
+		s.srv.counters.requests.Add(1)
+		b.key = req.Key
+		s.srv.h.Request(s, req)
+		if observe != nil {
+			now := time.Now()
+			observe(req.Key, now.Sub(b.clock))
+			b.clock = now
+		}
+		if sw, ok := f.(filter.Switcher); ok && !s.filterSet {
+			if next := sw.Next(); next != nil {
+				s.filter = next
+			}
+		}
+		b.data = b.data[n:]
+		if s.upgrade != nil {
+			return // StartTLS: the rest of the bytes are for the handshake (serveRead)
+		}
+	}
 }
 
 func (s *Session[T]) protocolError(err error) {
 	s.srv.log.Info("protocol error; closing session", "session", s.id, "remote", s.RemoteAddr().String(), "err", err)
 	s.Close(CloseProtocolError)
-}
-
-// handle runs the Request handler for one request.
-func (s *Session[T]) handle(req Request) {
-	s.srv.counters.requests.Add(1)
-	if observe := s.srv.cfg.ObserveRequest; observe != nil {
-		start := time.Now()
-		defer func() { observe(req.Key, time.Since(start)) }()
-	}
-	defer s.recoverHandler()
-	s.srv.h.Request(s, req)
 }
 
 // call runs a handler other than Request, recovering a panic.

@@ -181,7 +181,9 @@ func (s *serverSpec) build(log *slog.Logger, hist *metrics.RequestHistogram) (na
 	}
 	cfg := s.cfg
 	cfg.Logger = log
-	cfg.ObserveRequest = hist.Observer(cfg.Name)
+	if hist != nil {
+		cfg.ObserveRequest = hist.Observer(cfg.Name)
+	}
 	srv, err := app(cfg)
 	if err != nil {
 		var ce *supersocket.ConfigError
@@ -263,7 +265,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}
 	log := newLogger(stderr, level, logFormat)
-	hist := metrics.NewRequestHistogram()
+	// The request-duration histogram costs a clock reading per request; only a
+	// server whose metrics are served pays for it.
+	var hist *metrics.RequestHistogram
+	if metricsAddr != "" {
+		hist = metrics.NewRequestHistogram()
+	}
 	servers := make([]namedServer, 0, len(specs))
 	for i := range specs {
 		ns, err := specs[i].build(log, hist)
