@@ -20,8 +20,9 @@
 //
 // # Event order
 //
-// For one session, the handlers run in this order, one at a time, on the session's own
-// goroutine, never concurrently with each other:
+// For one session, the handlers run in this order, one at a time, on the session's
+// goroutine, never concurrently with each other (a session idle for a quarter second gives
+// up its goroutine and gets a new one when bytes come; the order holds across that):
 //
 //	accept ──► AllowConnect? ──► MaxConnections? ──(refused: closed, counted, OnRefused)
 //	   │
@@ -52,7 +53,10 @@
 // Request handler returns; copy what must be kept. Send and TrySend copy the bytes they
 // are given before returning, so the caller may reuse its buffer at once (a request's Body
 // can be echoed directly). A session holds a receive buffer only while an unfinished
-// request is pending, and a writer goroutine only while it has bytes to write.
+// request is pending, a writer goroutine only while it has bytes to write, and on Linux no
+// goroutine at all while it is idle: after a quarter second without bytes its socket is
+// parked in the server's epoll set, and a new goroutine takes it up when it is readable
+// or closed.
 //
 // # Closing
 //

@@ -11,13 +11,13 @@ import (
 	"github.com/supersocket-go/supersocket/filter"
 )
 
-// waitParked waits (bounded) until n of srv's sessions are parked.
+// waitParked waits (bounded) until Stats reports n of srv's sessions parked.
 func waitParked[T any](t *testing.T, srv *Server[T], n int) {
 	t.Helper()
 	deadline := time.Now().Add(waitLong)
-	for srv.parkedCount() != n {
+	for srv.Stats().Parked != int64(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions parked, want %d", srv.parkedCount(), n)
+			t.Fatalf("Stats.Parked %d, want %d", srv.Stats().Parked, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

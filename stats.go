@@ -8,7 +8,10 @@ import (
 // Stats is a snapshot of a server's counters. Counters only grow, across restarts too;
 // Sessions is the live count.
 type Stats struct {
-	Sessions      int64  // live sessions
+	Sessions int64 // live sessions
+	// Parked counts the live sessions that are idle without a goroutine (Linux; see
+	// the package documentation, Buffers). Always part of Sessions.
+	Parked        int64
 	Accepted      uint64 // connections accepted, refused ones included
 	Refused       uint64 // connections refused (MaxConnections, AllowConnect)
 	Requests      uint64 // requests handed to the Request handler
@@ -58,6 +61,7 @@ func (srv *Server[T]) Stats() Stats {
 	c := &srv.counters
 	st := Stats{
 		Sessions:          srv.live.Load(),
+		Parked:            int64(srv.parkedCount()),
 		Accepted:          c.accepted.Load(),
 		Refused:           c.refused.Load(),
 		Requests:          c.requests.Load(),

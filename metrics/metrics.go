@@ -18,6 +18,7 @@
 // The metrics, all prefixed "supersocket_":
 //
 //	sessions                        gauge    live sessions
+//	sessions_parked                 gauge    live sessions idle without a goroutine (Linux)
 //	running                         gauge    1 while the server runs, else 0
 //	start_time_seconds              gauge    when the server last started (Unix time; only while running)
 //	accepted_total                  counter  connections accepted, refused ones included
@@ -51,7 +52,7 @@ const Namespace = "supersocket"
 type Collector struct {
 	stats func() supersocket.Stats
 
-	sessions, running, startTime                       *prometheus.Desc
+	sessions, parked, running, startTime               *prometheus.Desc
 	accepted, refused, requests, bytesIn, bytesOut     *prometheus.Desc
 	sendQueueFull, handshakeFailures, datagramsDropped *prometheus.Desc
 	closes, listenerSessions, listenerAccepted         *prometheus.Desc
@@ -68,6 +69,7 @@ func NewCollector(name string, stats func() supersocket.Stats) *Collector {
 	return &Collector{
 		stats:             stats,
 		sessions:          desc("sessions", "Live sessions."),
+		parked:            desc("sessions_parked", "Live sessions idle without a goroutine (Linux), part of supersocket_sessions."),
 		running:           desc("running", "1 while the server is running, else 0."),
 		startTime:         desc("start_time_seconds", "When the server last started, in seconds since the Unix epoch; reported only while it runs."),
 		accepted:          desc("accepted_total", "Connections accepted, refused ones included (UDP: new peers)."),
@@ -87,7 +89,7 @@ func NewCollector(name string, stats func() supersocket.Stats) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.sessions, c.running, c.startTime, c.accepted, c.refused, c.requests, c.bytesIn, c.bytesOut,
+		c.sessions, c.parked, c.running, c.startTime, c.accepted, c.refused, c.requests, c.bytesIn, c.bytesOut,
 		c.sendQueueFull, c.handshakeFailures, c.datagramsDropped, c.closes, c.listenerSessions, c.listenerAccepted,
 	} {
 		ch <- d
@@ -104,6 +106,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(c.sessions, float64(st.Sessions))
+	gauge(c.parked, float64(st.Parked))
 	if st.Started.IsZero() {
 		gauge(c.running, 0)
 	} else {

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestCollectorReportsSnapshot checks every metric against a fixed snapshot.
 func TestCollectorReportsSnapshot(t *testing.T) {
 	st := supersocket.Stats{
-		Sessions: 3, Accepted: 10, Refused: 2, Requests: 42, BytesIn: 1000, BytesOut: 2000,
+		Sessions: 3, Parked: 1, Accepted: 10, Refused: 2, Requests: 42, BytesIn: 1000, BytesOut: 2000,
 		SendQueueFull: 4, HandshakeFailures: 5, DatagramsDropped: 6,
 		Started: time.Unix(1700000000, 500_000_000),
 		Listeners: []supersocket.ListenerStats{
@@ -82,6 +82,9 @@ supersocket_session_closes_total{reason="Unknown",server="echo"} 0
 # HELP supersocket_sessions Live sessions.
 # TYPE supersocket_sessions gauge
 supersocket_sessions{server="echo"} 3
+# HELP supersocket_sessions_parked Live sessions idle without a goroutine (Linux), part of supersocket_sessions.
+# TYPE supersocket_sessions_parked gauge
+supersocket_sessions_parked{server="echo"} 1
 # HELP supersocket_start_time_seconds When the server last started, in seconds since the Unix epoch; reported only while it runs.
 # TYPE supersocket_start_time_seconds gauge
 supersocket_start_time_seconds{server="echo"} 1.7000000005e+09

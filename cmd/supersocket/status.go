@@ -36,6 +36,7 @@ type serverStatus struct {
 	Listeners        []listenerStatus `json:"listeners"`
 
 	Sessions          int64             `json:"sessions"`
+	Parked            int64             `json:"parked"` // idle sessions without a goroutine
 	Accepted          uint64            `json:"accepted"`
 	Refused           uint64            `json:"refused"`
 	Requests          uint64            `json:"requests"`
@@ -87,6 +88,7 @@ func serverStatusOf(s namedServer, now time.Time) serverStatus {
 		IdleTimeout:       cfg.IdleTimeout.String(),
 		Listeners:         []listenerStatus{},
 		Sessions:          st.Sessions,
+		Parked:            st.Parked,
 		Accepted:          st.Accepted,
 		Refused:           st.Refused,
 		Requests:          st.Requests,
