@@ -56,6 +56,7 @@ func (srv *Server[T]) openSession(c net.Conn, tc *tls.Conn, ip netip.Addr) *Sess
 		s.tlsConn.Store(tc)
 	} else if t := netwrite.New(c); t != nil {
 		s.queue.SetDirect(t.Try, s.wrote)
+		s.queue.SetDirectVec(t.TryVec)
 	}
 	srv.sessions.add(s)
 	if srv.State() == StateStopping {
@@ -214,6 +215,15 @@ func (l *readLoop[T]) Received(pending []byte, n, room int) (rest []byte, stop b
 	}
 	s.srv.counters.bytesIn.Add(uint64(n))
 	rest = s.process(pending)
+	if rest != nil && cap(rest) < s.readSize && s.closed.Load() == 0 {
+		// An unfinished request stays pending, so its buffer is reused rather than a
+		// new one of readSize taken: move it to one of readSize, or a stream whose
+		// requests straddle every read would never read more than its first buffer held.
+		bigger := pool.Get(s.readSize)[:len(rest)]
+		copy(bigger, rest)
+		pool.Put(rest)
+		rest = bigger
+	}
 	return rest, s.closed.Load() != 0 || s.upgrade != nil
 }
 

@@ -15,6 +15,9 @@ type Trier interface {
 	// Try writes b, or as much of it as the socket takes. It returns
 	// sendq.ErrWouldBlock, with the count written, when the socket is full.
 	Try(b []byte) (int, error)
+	// TryVec writes bufs, in order, with vectored writes (writev), as much as the socket
+	// takes: one system call for a whole batch of chunks. Results as for Try.
+	TryVec(bufs [][]byte) (int64, error)
 }
 
 // New returns a Trier for c, or nil when c offers no non-blocking write (TLS, pipes,

@@ -99,3 +99,63 @@ func TestNewOnlyForTCP(t *testing.T) {
 		t.Fatal("a pipe has no non-blocking write")
 	}
 }
+
+// TryVec writes several buffers in order with one vectored write; when the peer stops
+// reading it reports ErrWouldBlock with the count written, and what it wrote arrives
+// whole and in order, empty buffers skipped.
+func TestTryVecWritesInOrderAndNeverBlocks(t *testing.T) {
+	w, r := tcpPair(t)
+	tr := New(w)
+	if tr == nil {
+		t.Skip("no non-blocking write on this platform")
+	}
+	if n, err := tr.TryVec([][]byte{[]byte("he"), nil, []byte("llo"), []byte(" world")}); n != 11 || err != nil {
+		t.Fatalf("TryVec = %d, %v", n, err)
+	}
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 11)
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "hello world" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+
+	// Fill the socket with numbered bytes; count what was accepted.
+	w.SetWriteBuffer(4096)
+	var sent int64
+	var next byte
+	for i := 0; ; i++ {
+		if i == 10000 {
+			t.Fatal("the socket never filled")
+		}
+		bufs := make([][]byte, 5)
+		for j := range bufs {
+			bufs[j] = make([]byte, 10000+j)
+			for k := range bufs[j] {
+				bufs[j][k] = next
+				next++
+			}
+		}
+		n, err := tr.TryVec(bufs)
+		sent += n
+		// Bytes that were not written are numbered again next time round.
+		next -= byte(int64(5*10000+10) - n)
+		if errors.Is(err, sendq.ErrWouldBlock) {
+			if n >= 5*10000+10 {
+				t.Fatal("ErrWouldBlock with everything written")
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("TryVec: %v", err)
+		}
+	}
+	// Everything accepted arrives, in order.
+	buf := make([]byte, sent)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range buf {
+		if b != byte(i) {
+			t.Fatalf("byte %d is %d, want %d", i, b, byte(i))
+		}
+	}
+}

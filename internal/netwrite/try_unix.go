@@ -5,6 +5,7 @@ package netwrite
 import (
 	"net"
 	"syscall"
+	"unsafe"
 
 	"github.com/supersocket-go/supersocket/internal/sendq"
 )
@@ -17,7 +18,14 @@ type unixTrier struct {
 	b    []byte
 	n    int
 	err  error
+	// TryVec's state: its callback, the iovecs (reused), and the bytes written.
+	stepVec func(fd uintptr) bool
+	iov     []syscall.Iovec
+	nv      int64
 }
+
+// maxIovecs bounds one writev's vector (the kernel's IOV_MAX is 1024).
+const maxIovecs = 1024
 
 func newTrier(c net.Conn) Trier {
 	tc, ok := c.(*net.TCPConn)
@@ -30,6 +38,7 @@ func newTrier(c net.Conn) Trier {
 	}
 	t := &unixTrier{rc: rc}
 	t.step = t.write
+	t.stepVec = t.writev
 	return t
 }
 
@@ -64,4 +73,62 @@ func (t *unixTrier) Try(b []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: "tcp", Err: err}
 	}
 	return n, nil
+}
+
+func (t *unixTrier) TryVec(bufs [][]byte) (int64, error) {
+	t.iov = t.iov[:0]
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if len(t.iov) == maxIovecs {
+			break // the rest is written by the caller's next call
+		}
+		v := syscall.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		t.iov = append(t.iov, v)
+	}
+	t.nv, t.err = 0, nil
+	err := t.rc.Write(t.stepVec)
+	clear(t.iov) // drop the references to the caller's buffers
+	n := t.nv
+	if err != nil {
+		return 0, err
+	}
+	err, t.err = t.err, nil
+	if err == syscall.EAGAIN {
+		return n, sendq.ErrWouldBlock
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "tcp", Err: err}
+	}
+	return n, nil
+}
+
+// writev is TryVec's RawConn.Write callback: it writes the iovecs until they are all
+// written or the socket is full, and always reports done, so RawConn never waits.
+func (t *unixTrier) writev(fd uintptr) bool {
+	iov := t.iov
+	for len(iov) > 0 {
+		r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			t.err = errno
+			return true
+		}
+		n := int64(r)
+		t.nv += n
+		// Skip what was written: whole iovecs, then part of the next.
+		for len(iov) > 0 && n >= int64(iov[0].Len) {
+			n -= int64(iov[0].Len)
+			iov = iov[1:]
+		}
+		if len(iov) > 0 && n > 0 {
+			iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+			iov[0].SetLen(int(int64(iov[0].Len) - n))
+		}
+	}
+	return true
 }

@@ -51,11 +51,12 @@ type Queue struct {
 	// drains so a drain allocates nothing.
 	spare  [][]byte
 	bufs   net.Buffers
-	start  func()                    // starts a writer goroutine that calls Drain
-	failed func(error)               // told of a write error before waiters wake (OnWriteError)
-	try    func([]byte) (int, error) // a non-blocking write, for direct sends (SetDirect)
-	wrote  func(int64)               // counts bytes written directly
-	space  chan struct{}             // closed when room is made or the queue closes; nil if nobody waits
+	start  func()                        // starts a writer goroutine that calls Drain
+	failed func(error)                   // told of a write error before waiters wake (OnWriteError)
+	try    func([]byte) (int, error)     // a non-blocking write, for direct sends (SetDirect)
+	tryVec func([][]byte) (int64, error) // its vectored form, for Release (SetDirectVec)
+	wrote  func(int64)                   // counts bytes written directly
+	space  chan struct{}                 // closed when room is made or the queue closes; nil if nobody waits
 }
 
 // Init sets the bounds, and start, which the queue calls (never under its lock) when a
@@ -74,6 +75,18 @@ func (q *Queue) Init(maxMsgs, maxBytes int, start func()) {
 func (q *Queue) SetDirect(try func([]byte) (int, error), wrote func(int64)) {
 	q.mu.Lock()
 	q.try, q.wrote = try, wrote
+	if try == nil {
+		q.tryVec = nil
+	}
+	q.mu.Unlock()
+}
+
+// SetDirectVec gives Release the vectored form of SetDirect's write, so a held batch
+// spread over several chunks leaves in one system call rather than one per chunk. It
+// takes effect only while SetDirect's write is set; call it after SetDirect.
+func (q *Queue) SetDirectVec(tryVec func([][]byte) (int64, error)) {
+	q.mu.Lock()
+	q.tryVec = tryVec
 	q.mu.Unlock()
 }
 
@@ -225,25 +238,46 @@ func (q *Queue) release1() (start bool, err error) {
 		q.mu.Unlock()
 		return true, nil
 	}
+	tryVec := q.tryVec
 	taken := q.takeLocked()
 	q.mu.Unlock()
 
-	for i, c := range taken {
-		n, err := try(c)
+	// i and off: the first chunk not wholly written, and how much of it was.
+	i, off := 0, 0
+	var err2 error
+	if tryVec != nil && len(taken) > 1 {
+		n, err := tryVec(taken)
 		if n > 0 && wrote != nil {
-			wrote(int64(n))
+			wrote(n)
 		}
-		if err == nil && n == len(c) {
-			continue
+		for i < len(taken) && n >= int64(len(taken[i])) {
+			n -= int64(len(taken[i]))
+			i++
 		}
-		if err != nil && err != ErrWouldBlock {
-			q.release(taken)
-			q.fail(err)
-			return false, err
+		off, err2 = int(n), err
+	} else {
+		for i < len(taken) {
+			n, err := try(taken[i])
+			if n > 0 && wrote != nil {
+				wrote(int64(n))
+			}
+			if err == nil && n == len(taken[i]) {
+				i++
+				continue
+			}
+			off, err2 = n, err
+			break
 		}
+	}
+	if err2 != nil && err2 != ErrWouldBlock {
+		q.release(taken)
+		q.fail(err2)
+		return false, err2
+	}
+	if i < len(taken) {
 		// The socket is full: what is left goes back to the front of the queue, before
 		// anything queued meanwhile, for a writer that may block.
-		rest := append([][]byte{c[n:]}, taken[i+1:]...)
+		rest := append([][]byte{taken[i][off:]}, taken[i+1:]...)
 		for j := range taken[:i] {
 			pool.Put(taken[j])
 		}

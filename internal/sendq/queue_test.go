@@ -570,13 +570,7 @@ func TestRelease_LeavesWhatWouldBlockToAWriter(t *testing.T) {
 	if n := q.starts.Load(); n != 1 {
 		t.Fatalf("%d writers started, want 1 for the rest", n)
 	}
-	w, r := tcpPair(t)
-	got := collect(r)
-	if err := q.Drain(w, nil); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	if out := string(recv(t, got, "the rest")); out != " world" {
+	if out := string(drainAll(t, q)); out != " world" {
 		t.Fatalf("writer wrote %q, want the unwritten rest", out)
 	}
 }
@@ -651,4 +645,52 @@ func TestDirect_WritesAtOnceAndQueuesTheRest(t *testing.T) {
 	if direct != 0 {
 		t.Fatal("a held queue wrote directly")
 	}
+}
+
+// TestRelease_VectoredWriteTakesEveryChunkAtOnce: with SetDirectVec, a held batch that
+// spans several chunks leaves in one vectored write; what that write did not take (it
+// stopped inside the second chunk) goes to a writer, in order.
+func TestRelease_VectoredWriteTakesEveryChunkAtOnce(t *testing.T) {
+	q := newQueue(100, 1<<20)
+	q.Hold()
+	var want []byte
+	for i := range 5 {
+		m := bytes.Repeat([]byte{'a' + byte(i)}, chunkSize/2+100) // five messages: four chunks
+		want = append(want, m...)
+		q.Push(msg(string(m)))
+	}
+	calls, chunks := 0, 0
+	var first []byte
+	q.SetDirect(func(b []byte) (int, error) { t.Error("per-chunk write used"); return 0, nil }, nil)
+	q.SetDirectVec(func(bufs [][]byte) (int64, error) {
+		calls++
+		chunks = len(bufs)
+		n := len(bufs[0]) + 10 // into the second chunk
+		first = append(append(first, bufs[0]...), bufs[1][:10]...)
+		return int64(n), ErrWouldBlock
+	})
+	if err := q.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || chunks < 3 {
+		t.Fatalf("%d vectored writes of %d chunks; want 1 of them all", calls, chunks)
+	}
+	if n := q.starts.Load(); n != 1 {
+		t.Fatalf("%d writers started, want 1 for the rest", n)
+	}
+	if out := append(first, drainAll(t, q)...); !bytes.Equal(out, want) {
+		t.Fatalf("%d bytes arrived (%d first), want the %d queued in order", len(out), len(first), len(want))
+	}
+}
+
+// drainAll runs the writer's Drain of q over a TCP pair and returns what arrived.
+func drainAll(t *testing.T, q *testQueue) []byte {
+	t.Helper()
+	w, r := tcpPair(t)
+	got := collect(r)
+	if err := q.Drain(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return recv(t, got, "the rest")
 }
