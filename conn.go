@@ -207,10 +207,14 @@ func (l *readLoop[T]) Received(pending []byte, n, room int) (rest []byte, stop b
 	s := l.s
 	s.hopped = false
 	min0 := s.srv.cfg.ReceiveBufferSize
+	// The read size doubles when a read fills its room, and halves when what the buffer
+	// holds (the last read and the unfinished request before it) is under an eighth of
+	// it: judged by the read alone, the tail of a request that straddled two reads would
+	// shrink the size straight back, and every such request would cost two reads.
 	switch {
 	case n >= room:
 		s.readSize = min(2*s.readSize, max(min0, maxReadSize))
-	case n < s.readSize/8:
+	case len(pending) < s.readSize/8:
 		s.readSize = max(s.readSize/2, min0)
 	}
 	s.srv.counters.bytesIn.Add(uint64(n))
