@@ -257,11 +257,19 @@ func (s *Session[T]) makeFilter() (err error) {
 			err = fmt.Errorf("filter factory panicked: %v", p)
 		}
 	}()
-	s.filter = s.srv.cfg.Filter(s.srv.cfg.MaxRequestLength)
-	if s.filter == nil {
+	f := s.srv.cfg.Filter(s.srv.cfg.MaxRequestLength)
+	if f == nil {
 		return errors.New("filter factory returned nil")
 	}
+	s.useFilter(f)
 	return nil
+}
+
+// useFilter makes f the session's filter, noting once whether it can name a next one,
+// rather than asking with a type assertion after every request.
+func (s *Session[T]) useFilter(f filter.Filter) {
+	s.filter = f
+	s.switcher, _ = f.(filter.Switcher)
 }
 
 // readFailed closes the session for a read error. After Close the read was woken on
@@ -415,16 +423,19 @@ func (s *Session[T]) dispatch(b *batch, limit int) {
 		}
 		s.filterSet = false
 		s.srv.counters.requests.Add(1)
-		b.key = req.Key
+		sw := s.switcher // the filter that produced req, whatever the handler sets
+		if observe != nil {
+			b.key = req.Key
+		}
 		s.srv.h.Request(s, req)
 		if observe != nil {
 			now := time.Now()
 			observe(req.Key, now.Sub(b.clock))
 			b.clock = now
 		}
-		if sw, ok := f.(filter.Switcher); ok && !s.filterSet {
+		if sw != nil && !s.filterSet {
 			if next := sw.Next(); next != nil {
-				s.filter = next
+				s.useFilter(next)
 			}
 		}
 		b.data = b.data[n:]

@@ -57,6 +57,8 @@ type Session[T any] struct {
 	start   time.Time
 	data    T
 	filter  filter.Filter // used by the session's goroutine only
+	// switcher is filter as a filter.Switcher, or nil (see useFilter).
+	switcher filter.Switcher
 	// filterSet records a SetFilter during the current request, which overrides the
 	// filter's own Switcher choice.
 	filterSet bool
@@ -134,7 +136,7 @@ func (s *Session[T]) Data() *T { return &s.data }
 // to the new filter.
 func (s *Session[T]) SetFilter(f filter.Filter) {
 	if f != nil {
-		s.filter = f
+		s.useFilter(f)
 		s.filterSet = true
 	}
 }
