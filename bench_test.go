@@ -75,9 +75,11 @@ func runEchoBench(b *testing.B, addr string, pipeline int) {
 	b.SetBytes(int64(len(benchRequest)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	start := readCost()
 	if err := echoLoop(c, b.N, pipeline, batch, reply); err != nil {
 		b.Fatal(err)
 	}
+	reportCostSince(b, start)
 }
 
 // BenchmarkEchoParallel runs GOMAXPROCS connections at once, each pipelining 16 requests.
