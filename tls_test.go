@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -316,6 +317,13 @@ func TestTLSConfigErrorsNameTheField(t *testing.T) {
 // TestStartTLSUpgradesALiveSession is SuperSocket's ResetSessionSecurity: a plaintext
 // session answers STARTTLS, upgrades, and carries on encrypted.
 func TestStartTLSUpgradesALiveSession(t *testing.T) {
+	// Once right away, and once from a session that had parked (idle past idleHop) first.
+	for _, parkFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parkFirst=%v", parkFirst), func(t *testing.T) { testStartTLS(t, parkFirst) })
+	}
+}
+
+func testStartTLS(t *testing.T, parkFirst bool) {
 	ca := newTestCA(t)
 	pair, _, _ := ca.issue(t, "server", false)
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{pair}}
@@ -343,12 +351,22 @@ func TestStartTLSUpgradesALiveSession(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(waitLong))
 	r := bufio.NewReader(c)
-	io.WriteString(c, "WHO\r\nSTARTTLS\r\n")
-	for _, want := range []string{"plain\r\n", "GO\r\n"} {
+	expect := func(want string) {
+		t.Helper()
 		if line, err := r.ReadString('\n'); err != nil || line != want {
 			t.Fatalf("got %q %v, want %q", line, err, want)
 		}
 	}
+	if parkFirst {
+		io.WriteString(c, "WHO\r\n")
+		expect("plain\r\n")
+		outwaitHop(t, srv, 1)
+		io.WriteString(c, "STARTTLS\r\n")
+	} else {
+		io.WriteString(c, "WHO\r\nSTARTTLS\r\n")
+		expect("plain\r\n")
+	}
+	expect("GO\r\n")
 	tc := tls.Client(c, &tls.Config{RootCAs: ca.pool, ServerName: "localhost"})
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
