@@ -137,6 +137,29 @@ func summarize(rs []benchJSON) cellStats {
 	return st
 }
 
+// runRatios pairs the runs of two servers in a cell in the order they ran (run.sh
+// interleaves the servers run by run, so pair i ran under the same conditions) and
+// returns a's value ÷ b's for each pair where both have one.
+func runRatios(a, b []benchJSON, value func(benchJSON) (float64, bool)) []float64 {
+	var out []float64
+	for i := range min(len(a), len(b)) {
+		va, okA := value(a[i])
+		vb, okB := value(b[i])
+		if okA && okB && vb > 0 {
+			out = append(out, va/vb)
+		}
+	}
+	return out
+}
+
+// fmtSpread shows the range of per-run ratios, or nothing with fewer than two.
+func fmtSpread(runs []float64) string {
+	if len(runs) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("; runs %.2f–%.2f×", slices.Min(runs), slices.Max(runs))
+}
+
 // labelOrder puts the known labels first, then the rest sorted.
 func labelOrder(labels map[string]bool) []string {
 	var out []string
@@ -246,6 +269,9 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 
 	var vsNet, vsGnet []float64
 	var vsNetMiss, vsGnetMiss []string
+	// Misses whose runs, paired one by one, include one that meets the target: within
+	// the run-to-run spread rather than a consistent gap.
+	var vsNetNoise, vsGnetNoise int
 	saturated := false
 	proto := ""
 	for _, k := range keys {
@@ -328,13 +354,26 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 		if !math.IsNaN(rNet) && !math.IsInf(rNet, 0) {
 			vsNet = append(vsNet, rNet)
 			if rNet < targetVsNet {
-				vsNetMiss = append(vsNetMiss, fmt.Sprintf("%s (%.2f×)", cell, rNet))
+				runs := runRatios(byLabel[labelSelf], byLabel[labelNet], func(r benchJSON) (float64, bool) { return r.MsgsPerSec, true })
+				if len(runs) > 0 && slices.Max(runs) >= targetVsNet {
+					vsNetNoise++
+				}
+				vsNetMiss = append(vsNetMiss, fmt.Sprintf("%s (%.2f×%s)", cell, rNet, fmtSpread(runs)))
 			}
 		}
 		if !math.IsNaN(rGnet) && !math.IsInf(rGnet, 0) {
 			vsGnet = append(vsGnet, rGnet)
 			if rGnet > targetCPUVsGnet {
-				vsGnetMiss = append(vsGnetMiss, fmt.Sprintf("%s (%.2f×)", cell, rGnet))
+				runs := runRatios(byLabel[labelSelf], byLabel[labelGnet], func(r benchJSON) (float64, bool) {
+					if r.ServerCPUNsPerMsg == nil {
+						return 0, false
+					}
+					return *r.ServerCPUNsPerMsg, true
+				})
+				if len(runs) > 0 && slices.Min(runs) <= targetCPUVsGnet {
+					vsGnetNoise++
+				}
+				vsGnetMiss = append(vsGnetMiss, fmt.Sprintf("%s (%.2f×%s)", cell, rGnet, fmtSpread(runs)))
 			}
 		}
 	}
@@ -348,12 +387,20 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 		for _, m := range vsNetMiss {
 			fmt.Fprintf(w, "  missed: %s\n", m)
 		}
+		if len(vsNetMiss) > 0 {
+			fmt.Fprintf(w, "  (%d of the %d misses have a run pair at or above %.2f×: within the run-to-run spread)\n",
+				vsNetNoise, len(vsNetMiss), targetVsNet)
+		}
 	}
 	if len(vsGnet) > 0 {
 		fmt.Fprintf(w, "target supersocket ÷ gnet server CPU/msg <= %.2f: %d of %d cells met (median ratio %.2f×)\n",
 			targetCPUVsGnet, len(vsGnet)-len(vsGnetMiss), len(vsGnet), median(vsGnet))
 		for _, m := range vsGnetMiss {
 			fmt.Fprintf(w, "  missed: %s\n", m)
+		}
+		if len(vsGnetMiss) > 0 {
+			fmt.Fprintf(w, "  (%d of the %d misses have a run pair at or below %.2f×: within the run-to-run spread)\n",
+				vsGnetNoise, len(vsGnetMiss), targetCPUVsGnet)
 		}
 	}
 	fmt.Fprintln(w)
