@@ -14,12 +14,16 @@ import (
 // keep it, or hand it to another goroutine; copy what must outlive the request. Its
 // methods are for the goroutine running the request.
 type Context[T any] struct {
-	sess   *supersocket.Session[T]
-	req    supersocket.Request
-	key    string
-	route  *route[T]
+	sess  *supersocket.Session[T]
+	req   supersocket.Request
+	key   string
+	route *route[T]
+	// fields are the parameters as sub-slices of the body, split once per request on
+	// first use into a slice the pooled Context keeps; params are their strings, made
+	// only if Params is called.
+	fields [][]byte
+	split  bool
 	params []string
-	parsed bool
 }
 
 // Session returns the session the request came from (nil when the router was called
@@ -67,62 +71,84 @@ func (c *Context[T]) Command() Command[T] {
 // Params returns the request's parameters, as filter.Request.Params splits them (on
 // spaces for a command line, empty ones dropped). They are split once per request, on
 // first use; the strings are the caller's to keep, the slice is shared by later calls.
+// The typed accessors (Int, Uint, Float, Bool) and NumParams allocate nothing; Params
+// and String allocate the strings they return.
 func (c *Context[T]) Params() []string {
-	if !c.parsed {
-		c.params, c.parsed = c.req.Params(), true
+	if c.params == nil && c.NumParams() > 0 {
+		c.params = make([]string, len(c.fields))
+		for i, f := range c.fields {
+			c.params[i] = string(f)
+		}
 	}
 	return c.params
 }
 
 // NumParams returns the number of parameters.
-func (c *Context[T]) NumParams() int { return len(c.Params()) }
+func (c *Context[T]) NumParams() int {
+	if !c.split {
+		c.fields, c.split = c.req.AppendParams(c.fields[:0]), true
+	}
+	return len(c.fields)
+}
+
+// field returns parameter i, or a *ParamError wrapping ErrMissingParam.
+func (c *Context[T]) field(i int) ([]byte, error) {
+	if i < 0 || i >= c.NumParams() {
+		return nil, &ParamError{Index: i, Err: ErrMissingParam}
+	}
+	return c.fields[i], nil
+}
 
 // String returns parameter i, counting from 0, or a *ParamError wrapping
 // ErrMissingParam.
 func (c *Context[T]) String(i int) (string, error) {
-	p := c.Params()
-	if i < 0 || i >= len(p) {
-		return "", &ParamError{Index: i, Err: ErrMissingParam}
+	f, err := c.field(i)
+	if err != nil {
+		return "", err
 	}
-	return p[i], nil
+	return string(f), nil
 }
+
+// The typed accessors below convert a field with string(f) right in the strconv call:
+// strconv keeps no reference to its argument (its errors clone it), so the conversion
+// does not escape, and for parameters up to 32 bytes it costs no allocation.
 
 // Int returns parameter i as a base-10 int64. A missing or malformed parameter is a
 // *ParamError wrapping ErrMissingParam, strconv.ErrSyntax or strconv.ErrRange.
 func (c *Context[T]) Int(i int) (int64, error) {
-	s, err := c.String(i)
+	f, err := c.field(i)
 	if err != nil {
 		return 0, err
 	}
-	v, err := strconv.ParseInt(s, 10, 64)
+	v, err := strconv.ParseInt(string(f), 10, 64)
 	if err != nil {
-		return 0, paramError(i, s, "an integer", err)
+		return 0, paramError(i, string(f), "an integer", err)
 	}
 	return v, nil
 }
 
 // Uint returns parameter i as a base-10 uint64; errors as for Int.
 func (c *Context[T]) Uint(i int) (uint64, error) {
-	s, err := c.String(i)
+	f, err := c.field(i)
 	if err != nil {
 		return 0, err
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
+	v, err := strconv.ParseUint(string(f), 10, 64)
 	if err != nil {
-		return 0, paramError(i, s, "an unsigned integer", err)
+		return 0, paramError(i, string(f), "an unsigned integer", err)
 	}
 	return v, nil
 }
 
 // Float returns parameter i as a float64 (strconv.ParseFloat syntax); errors as for Int.
 func (c *Context[T]) Float(i int) (float64, error) {
-	s, err := c.String(i)
+	f, err := c.field(i)
 	if err != nil {
 		return 0, err
 	}
-	v, err := strconv.ParseFloat(s, 64)
+	v, err := strconv.ParseFloat(string(f), 64)
 	if err != nil {
-		return 0, paramError(i, s, "a number", err)
+		return 0, paramError(i, string(f), "a number", err)
 	}
 	return v, nil
 }
@@ -130,13 +156,13 @@ func (c *Context[T]) Float(i int) (float64, error) {
 // Bool returns parameter i as a bool (strconv.ParseBool: 1, t, true, 0, f, false…);
 // errors as for Int.
 func (c *Context[T]) Bool(i int) (bool, error) {
-	s, err := c.String(i)
+	f, err := c.field(i)
 	if err != nil {
 		return false, err
 	}
-	v, err := strconv.ParseBool(s)
+	v, err := strconv.ParseBool(string(f))
 	if err != nil {
-		return false, paramError(i, s, "a boolean", err)
+		return false, paramError(i, string(f), "a boolean", err)
 	}
 	return v, nil
 }

@@ -227,7 +227,11 @@ func (r *Router[T]) Request(s *supersocket.Session[T], req supersocket.Request) 
 			logError(ctx, err)
 		}
 	}
-	*ctx = Context[T]{} // drop references to the session and the receive buffer
+	// Drop references to the session and the receive buffer; keep the fields' backing
+	// array for the next request.
+	fields := ctx.fields[:0]
+	clear(ctx.fields)
+	*ctx = Context[T]{fields: fields}
 	r.pool.Put(ctx)
 }
 

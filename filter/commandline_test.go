@@ -38,9 +38,18 @@ func TestCommandLineParams(t *testing.T) {
 	if got, want := r.Params(), []string{"1", "2", "3"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Params() = %q, want %q", got, want)
 	}
+	// AppendParams gives the same fields as sub-slices of Body, into the caller's slice.
+	dst := make([][]byte, 0, 4)
+	fields := r.AppendParams(dst)
+	if len(fields) != 3 || string(fields[0]) != "1" || string(fields[2]) != "3" || &fields[0][0] != &r.Body[1] {
+		t.Fatalf("AppendParams = %q, want 1 2 3 aliasing Body %q", fields, r.Body)
+	}
 	r, _, _ = CommandLine()(100).Filter([]byte("QUIT\n"))
 	if p := r.Params(); p != nil {
 		t.Fatalf("Params() of a bare key = %q, want nil", p)
+	}
+	if f := r.AppendParams(dst); len(f) != 0 {
+		t.Fatalf("AppendParams of a bare key = %q, want none", f)
 	}
 }
 

@@ -49,8 +49,8 @@
 package filter
 
 import (
+	"bytes"
 	"errors"
-	"strings"
 )
 
 // Request is one request found in the stream: SuperSocket's RequestInfo. Which fields a
@@ -81,26 +81,49 @@ type Request struct {
 // Params splits Body into parameters: on spaces for a command line (empty parameters
 // dropped, as SuperSocket's BasicRequestInfoParser does), on the separator for a
 // count-split frame (empty parameters kept, since positions matter). It allocates the
-// returned strings; call it only when the parameters are needed.
+// returned strings; call it only when the parameters are needed, or use AppendParams.
 func (r Request) Params() []string {
-	if len(r.Body) == 0 {
+	var fields [maxStackParams][]byte
+	parts := r.AppendParams(fields[:0])
+	if len(parts) == 0 {
 		return nil
+	}
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}
+
+// maxStackParams is how many parameters Params splits without a heap slice of fields.
+const maxStackParams = 16
+
+// AppendParams appends Params' parameters to dst as sub-slices of Body, without copying
+// or allocating (beyond growing dst), and returns the extended slice. The slices alias the
+// receive buffer: they are valid while Body is.
+func (r Request) AppendParams(dst [][]byte) [][]byte {
+	body := r.Body
+	if len(body) == 0 {
+		return dst
 	}
 	sep := r.sep
 	if sep == 0 {
 		sep = ' '
 	}
-	parts := strings.Split(string(r.Body), string(sep))
-	if r.keepEmpty {
-		return parts
-	}
-	out := parts[:0]
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
+	for {
+		i := bytes.IndexByte(body, sep)
+		field := body
+		if i >= 0 {
+			field = body[:i]
 		}
+		if len(field) > 0 || r.keepEmpty {
+			dst = append(dst, field)
+		}
+		if i < 0 {
+			return dst
+		}
+		body = body[i+1:]
 	}
-	return out
 }
 
 // Filter finds requests in a byte stream. See the package documentation for the five
