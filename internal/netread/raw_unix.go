@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"unsafe"
 
 	"github.com/supersocket-go/supersocket/internal/pool"
 )
@@ -48,7 +49,7 @@ func (u *unixReader) tryRead(fd uintptr) bool {
 		u.pending = pool.Get(u.size)[:0]
 	}
 	for {
-		n, err := syscall.Read(int(fd), u.pending[len(u.pending):cap(u.pending)])
+		n, err := rawRead(fd, u.pending[len(u.pending):cap(u.pending)])
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -127,7 +128,7 @@ func (u *unixReader) serveRead(fd uintptr) bool {
 		}
 		before := len(u.pending)
 		room := cap(u.pending) - before
-		n, err := syscall.Read(int(fd), u.pending[before:cap(u.pending)])
+		n, err := rawRead(fd, u.pending[before:cap(u.pending)])
 		switch err {
 		case nil:
 		case syscall.EINTR:
@@ -151,4 +152,18 @@ func (u *unixReader) serveRead(fd uintptr) bool {
 			return true
 		}
 	}
+}
+
+// rawRead is read(2) through syscall.RawSyscall: the socket is non-blocking, so the call
+// never waits, and skipping the runtime's system-call bookkeeping (entersyscall, and the
+// wake-up of an idle sysmon thread that it brings) saves that cost on every read.
+func rawRead(fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	r, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
 }
