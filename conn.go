@@ -219,15 +219,6 @@ func (l *readLoop[T]) Received(pending []byte, n, room int) (rest []byte, stop b
 	}
 	s.srv.counters.bytesIn.Add(uint64(n))
 	rest = s.process(pending)
-	if rest != nil && cap(rest) < s.readSize && s.closed.Load() == 0 {
-		// An unfinished request stays pending, so its buffer is reused rather than a
-		// new one of readSize taken: move it to one of readSize, or a stream whose
-		// requests straddle every read would never read more than its first buffer held.
-		bigger := pool.Get(s.readSize)[:len(rest)]
-		copy(bigger, rest)
-		pool.Put(rest)
-		rest = bigger
-	}
 	return rest, s.closed.Load() != 0 || s.upgrade != nil
 }
 
@@ -334,16 +325,10 @@ func (s *Session[T]) dispatchBatch(buf []byte) []byte {
 		pool.Put(buf)
 		return nil
 	}
-	if len(data) < len(buf) {
-		buf = buf[:copy(buf, data)]
-	}
-	if len(buf) == cap(buf) {
-		bigger := pool.Get(min(2*cap(buf), limit))[:len(buf)]
-		copy(bigger, buf)
-		pool.Put(buf)
-		buf = bigger
-	}
-	return buf
+	// The unfinished request's buffer is reused rather than a new one of readSize
+	// taken, so it grows to readSize here: else a stream whose requests straddle every
+	// read would never read more than its first buffer held.
+	return pool.Compact(buf, data, s.readSize, limit)
 }
 
 // batch is the progress of one dispatch, which its panic guard reads.

@@ -410,16 +410,7 @@ func (l *link) process(buf []byte) ([]byte, error) {
 		pool.Put(buf)
 		return nil, nil
 	}
-	if len(data) < len(buf) {
-		buf = buf[:copy(buf, data)]
-	}
-	if len(buf) == cap(buf) {
-		bigger := pool.Get(min(2*cap(buf), limit))[:len(buf)]
-		copy(bigger, buf)
-		pool.Put(buf)
-		buf = bigger
-	}
-	return buf, nil
+	return pool.Compact(buf, data, 0, limit), nil
 }
 
 // decode runs the filter once, checks what it returns, and moves to the filter's chosen

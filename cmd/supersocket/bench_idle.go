@@ -131,24 +131,7 @@ func exchangeOnce(c net.Conn, cd *codec, id uint64, buf []byte, timeout time.Dur
 }
 
 func idleProgress(o *benchOptions, n int, opened *atomic.Int64, stderr io.Writer) (stop func()) {
-	if !o.progress && !isTerminal(stderr) {
-		return func() {}
-	}
-	quit := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				fmt.Fprint(stderr, "\r\033[K")
-				return
-			case <-t.C:
-				fmt.Fprintf(stderr, "\r\033[K  %s / %s connections open", group(opened.Load()), group(int64(n)))
-			}
-		}
-	}()
-	return func() { close(quit); <-exited }
+	return progressLine(o, stderr, func(time.Time) string {
+		return fmt.Sprintf("  %s / %s connections open", group(opened.Load()), group(int64(n)))
+	})
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
-	"runtime/pprof"
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
@@ -39,17 +37,11 @@ func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
 	if _, err := raiseFileLimit(); err != nil {
 		log.Warn("cannot raise the open-file limit", "err", err)
 	}
-	if o.cpuprofile != "" {
-		f, err := os.Create(o.cpuprofile)
-		if err != nil {
-			return benchUsageError(stderr, fmt.Errorf("-cpuprofile: %w", err))
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return benchUsageError(stderr, fmt.Errorf("-cpuprofile: %w", err))
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(o.cpuprofile)
+	if err != nil {
+		return benchUsageError(stderr, err)
 	}
+	defer stopProfile()
 	ctx, _, release := signalled(ctx)
 	defer release()
 	if err := srv.Start(); err != nil {

@@ -58,3 +58,23 @@ func Put(b []byte) {
 	*p = b[:c]
 	classes[class(c)].Put(p)
 }
+
+// Compact keeps rest, the unconsumed tail of the pooled buffer buf, for the next read:
+// it moves rest to the front and returns a buffer holding it with spare capacity, at
+// least minCap in all, and twice buf's capacity (bounded by maxCap) when rest fills buf.
+// When a bigger buffer is needed, buf goes back to the pool.
+func Compact(buf, rest []byte, minCap, maxCap int) []byte {
+	n := copy(buf, rest) // rest aliases buf's tail; copy handles the overlap
+	buf = buf[:n]
+	want := minCap
+	if n == cap(buf) {
+		want = max(want, min(2*cap(buf), maxCap))
+	}
+	if cap(buf) >= want {
+		return buf
+	}
+	bigger := Get(want)[:n]
+	copy(bigger, buf)
+	Put(buf)
+	return bigger
+}
