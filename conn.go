@@ -359,21 +359,7 @@ func (s *Session[T]) dispatch(b *batch, limit int) {
 	if observe != nil {
 		b.clock = time.Now()
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			b.failed = true
-			if b.inFilter {
-				s.srv.log.Error("receive filter panicked", "session", s.id, "panic", p, "stack", string(debug.Stack()))
-				s.Close(CloseInternalError)
-				return
-			}
-			s.srv.log.Error("handler panicked; closing session", "session", s.id, "panic", p, "stack", string(debug.Stack()))
-			s.Close(CloseApplicationError)
-			if observe != nil {
-				observeGuarded(observe, b.key, time.Since(b.clock))
-			}
-		}
-	}()
+	defer s.guard(b, observe)
 	for len(b.data) > 0 && s.closed.Load() == 0 {
 		f := s.filter
 		b.inFilter = true
@@ -387,17 +373,16 @@ func (s *Session[T]) dispatch(b *batch, limit int) {
 		case n == 0:
 			if len(b.data) >= limit {
 				b.failed = true
-				s.protocolError(fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)", filter.ErrTooLarge, len(b.data), limit))
+				s.tooMuchBuffered(len(b.data), limit)
 			}
 			return
 		case n > len(b.data):
 			b.failed = true
-			s.srv.log.Error("receive filter consumed more bytes than it was given", "session", s.id, "n", n, "len", len(b.data))
-			s.Close(CloseInternalError)
+			s.filterOverran(n, len(b.data))
 			return
 		case n > limit:
 			b.failed = true
-			s.protocolError(fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, limit))
+			s.tooLarge(n, limit)
 			return
 		}
 		b.handled = true
@@ -428,6 +413,53 @@ func (s *Session[T]) dispatch(b *batch, limit int) {
 			return // StartTLS: the rest of the bytes are for the handshake (serveRead)
 		}
 	}
+}
+
+// guard is dispatch's deferred panic guard: a panic in the filter closes the session
+// with CloseInternalError, one in a handler with CloseApplicationError. It is a method
+// rather than a closure, and the failure paths below are out-of-line calls, to keep
+// dispatch's stack frame small: a session's stack is cold in the cache when it wakes
+// among many, and every line of frame touched is a miss.
+func (s *Session[T]) guard(b *batch, observe func(string, time.Duration)) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	b.failed = true
+	if b.inFilter {
+		s.srv.log.Error("receive filter panicked", "session", s.id, "panic", p, "stack", string(debug.Stack()))
+		s.Close(CloseInternalError)
+		return
+	}
+	s.srv.log.Error("handler panicked; closing session", "session", s.id, "panic", p, "stack", string(debug.Stack()))
+	s.Close(CloseApplicationError)
+	if observe != nil {
+		observeGuarded(observe, b.key, time.Since(b.clock))
+	}
+}
+
+// tooMuchBuffered closes a session whose filter wants more bytes than MaxRequestLength
+// allows a request to have.
+//
+//go:noinline
+func (s *Session[T]) tooMuchBuffered(have, limit int) {
+	s.protocolError(fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)", filter.ErrTooLarge, have, limit))
+}
+
+// tooLarge closes a session that sent a request over MaxRequestLength.
+//
+//go:noinline
+func (s *Session[T]) tooLarge(n, limit int) {
+	s.protocolError(fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, limit))
+}
+
+// filterOverran closes the session of a filter that claimed more bytes than it was
+// given: a bug in the filter, not the peer's fault.
+//
+//go:noinline
+func (s *Session[T]) filterOverran(n, have int) {
+	s.srv.log.Error("receive filter consumed more bytes than it was given", "session", s.id, "n", n, "len", have)
+	s.Close(CloseInternalError)
 }
 
 func (s *Session[T]) protocolError(err error) {

@@ -36,27 +36,29 @@ var (
 // sender writing straight to the socket because the queue was empty (see SetDirect), or
 // the session's reader flushing a held batch (Release).
 type Queue struct {
+	// The fields every send touches come first, within the first cache lines.
 	mu       sync.Mutex
-	idle     sync.Cond // signalled when the writer role is let go
-	chunks   [][]byte  // queued bytes, oldest first; each chunk is from pool
+	closed   bool
+	writing  bool     // the writer role is taken
+	paused   bool     // no writer may start (the stream is being replaced)
+	held     bool     // the session's reader is dispatching a batch; it flushes in Release
+	chunks   [][]byte // queued bytes, oldest first; each chunk is from pool
 	msgs     int
 	bytes    int
 	maxMsgs  int
 	maxBytes int
-	closed   bool
-	writing  bool // the writer role is taken
-	paused   bool // no writer may start (the stream is being replaced)
-	held     bool // the session's reader is dispatching a batch; it flushes in Release
+	try      func([]byte) (int, error)     // a non-blocking write, for direct sends (SetDirect)
+	tryVec   func([][]byte) (int64, error) // its vectored form, for Release (SetDirectVec)
+	wrote    func(int64)                   // counts bytes written directly
+
+	idle sync.Cond // signalled when the writer role is let go
 	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
 	// drains so a drain allocates nothing.
 	spare  [][]byte
 	bufs   net.Buffers
-	start  func()                        // starts a writer goroutine that calls Drain
-	failed func(error)                   // told of a write error before waiters wake (OnWriteError)
-	try    func([]byte) (int, error)     // a non-blocking write, for direct sends (SetDirect)
-	tryVec func([][]byte) (int64, error) // its vectored form, for Release (SetDirectVec)
-	wrote  func(int64)                   // counts bytes written directly
-	space  chan struct{}                 // closed when room is made or the queue closes; nil if nobody waits
+	start  func()        // starts a writer goroutine that calls Drain
+	failed func(error)   // told of a write error before waiters wake (OnWriteError)
+	space  chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
 
 // Init sets the bounds, and start, which the queue calls (never under its lock) when a
