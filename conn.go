@@ -13,7 +13,6 @@ import (
 
 	"github.com/supersocket-go/supersocket/filter"
 	"github.com/supersocket-go/supersocket/internal/netread"
-	"github.com/supersocket-go/supersocket/internal/netwrite"
 	"github.com/supersocket-go/supersocket/internal/pool"
 )
 
@@ -54,9 +53,9 @@ func (srv *Server[T]) openSession(c net.Conn, tc *tls.Conn, ip netip.Addr) *Sess
 	if tc != nil {
 		s.stream = tc
 		s.tlsConn.Store(tc)
-	} else if t := netwrite.New(c); t != nil {
-		s.queue.SetDirect(t.Try, s.wrote)
-		s.queue.SetDirectVec(t.TryVec)
+	} else if s.dw.t.Init(c) {
+		s.dw.s = s
+		s.queue.SetDirect(&s.dw)
 	}
 	srv.sessions.add(s)
 	if srv.State() == StateStopping {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/supersocket-go/supersocket/filter"
 	"github.com/supersocket-go/supersocket/internal/netread"
+	"github.com/supersocket-go/supersocket/internal/netwrite"
 	"github.com/supersocket-go/supersocket/internal/sendq"
 )
 
@@ -57,8 +58,8 @@ type Session[T any] struct {
 	// upgrade is a StartTLS pending until the current handler returns.
 	upgrade *tls.Config
 	rd      *netread.Reader
-	wrote   func(int64) // bound once: counts bytes written
 	queue   sendq.Queue
+	dw      directWriter[T] // the queue's non-blocking writer (plain TCP on unix)
 
 	id      string
 	conn    net.Conn      // the socket: addresses, deadlines, close
@@ -74,6 +75,7 @@ type Session[T any] struct {
 	data    T
 	done    chan struct{} // closed after the Closed handler returned
 	writeFn func()        // bound once: writeLoop, started without allocating
+	wrote   func(int64)   // bound once: counts bytes written (writer goroutine)
 
 	udp *udpPeer[T] // non-nil for a UDP session, whose conn is nil
 }
@@ -225,6 +227,32 @@ func (s *Session[T]) writeFailed(err error) {
 func (s *Session[T]) writeLoop() {
 	defer s.srv.wg.Done()
 	s.queue.Drain(s.stream, s.wrote) // a write error closes the session via writeFailed
+}
+
+// directWriter is the session's non-blocking writer as its send queue sees it: the
+// socket's Trier, and the count of what it writes. It lives inside the Session, so a
+// direct send touches no other object than the socket's own.
+type directWriter[T any] struct {
+	s *Session[T]
+	t netwrite.Trier
+}
+
+// Try implements sendq.Direct.
+func (d *directWriter[T]) Try(b []byte) (int, error) {
+	n, err := d.t.Try(b)
+	if n > 0 {
+		d.s.onWrote(int64(n))
+	}
+	return n, err
+}
+
+// TryVec implements sendq.Direct.
+func (d *directWriter[T]) TryVec(bufs [][]byte) (int64, error) {
+	n, err := d.t.TryVec(bufs)
+	if n > 0 {
+		d.s.onWrote(n)
+	}
+	return n, err
 }
 
 func (s *Session[T]) onWrote(n int64) {

@@ -220,7 +220,7 @@ func (s *Session[T]) upgradeTLS(received []byte) error {
 		return fmt.Errorf("starttls handshake: %w", err)
 	}
 	s.stream = tc
-	s.queue.SetDirect(nil, nil) // no non-blocking writes through TLS
+	s.queue.SetDirect(nil) // no non-blocking writes through TLS
 	s.tlsConn.Store(tc)
 	return nil
 }

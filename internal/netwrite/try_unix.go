@@ -10,9 +10,9 @@ import (
 	"github.com/supersocket-go/supersocket/internal/sendq"
 )
 
-// unixTrier writes through syscall.RawConn; its callback is bound once and its state
+// rawTrier writes through syscall.RawConn; its callback is bound once and its state
 // lives in the struct, so a write allocates nothing.
-type unixTrier struct {
+type rawTrier struct {
 	rc   syscall.RawConn
 	step func(fd uintptr) bool
 	b    []byte
@@ -27,19 +27,19 @@ type unixTrier struct {
 // maxIovecs bounds one writev's vector (the kernel's IOV_MAX is 1024).
 const maxIovecs = 1024
 
-func newTrier(c net.Conn) Trier {
+func (t *rawTrier) init(c net.Conn) bool {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return nil
+		return false
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return nil
+		return false
 	}
-	t := &unixTrier{rc: rc}
+	*t = rawTrier{rc: rc}
 	t.step = t.write
 	t.stepVec = t.writev
-	return t
+	return true
 }
 
 // write is RawConn.Write's callback: it always reports done, so RawConn never waits.
@@ -47,7 +47,7 @@ func newTrier(c net.Conn) Trier {
 // non-blocking, so the call never waits, and skipping the runtime's system-call
 // bookkeeping (entersyscall, and the wake-up of an idle sysmon thread it brings) was
 // worth 12–22 % of the server's CPU per message in the bench matrix's pipelined cells.
-func (t *unixTrier) write(fd uintptr) bool {
+func (t *rawTrier) write(fd uintptr) bool {
 	for t.n < len(t.b) {
 		r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&t.b[t.n])), uintptr(len(t.b)-t.n))
 		if errno == syscall.EINTR {
@@ -62,7 +62,7 @@ func (t *unixTrier) write(fd uintptr) bool {
 	return true
 }
 
-func (t *unixTrier) Try(b []byte) (int, error) {
+func (t *rawTrier) try(b []byte) (int, error) {
 	t.b, t.n, t.err = b, 0, nil
 	if err := t.rc.Write(t.step); err != nil {
 		t.b = nil
@@ -79,7 +79,7 @@ func (t *unixTrier) Try(b []byte) (int, error) {
 	return n, nil
 }
 
-func (t *unixTrier) TryVec(bufs [][]byte) (int64, error) {
+func (t *rawTrier) tryVec(bufs [][]byte) (int64, error) {
 	t.iov = t.iov[:0]
 	for _, b := range bufs {
 		if len(b) == 0 {
@@ -111,7 +111,7 @@ func (t *unixTrier) TryVec(bufs [][]byte) (int64, error) {
 
 // writev is TryVec's RawConn.Write callback: it writes the iovecs until they are all
 // written or the socket is full, and always reports done, so RawConn never waits.
-func (t *unixTrier) writev(fd uintptr) bool {
+func (t *rawTrier) writev(fd uintptr) bool {
 	iov := t.iov
 	for len(iov) > 0 {
 		r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))

@@ -47,9 +47,7 @@ type Queue struct {
 	bytes    int
 	maxMsgs  int
 	maxBytes int
-	try      func([]byte) (int, error)     // a non-blocking write, for direct sends (SetDirect)
-	tryVec   func([][]byte) (int64, error) // its vectored form, for Release (SetDirectVec)
-	wrote    func(int64)                   // counts bytes written directly
+	dw       Direct // the non-blocking writer of direct sends and Release, if any (SetDirect)
 
 	idle sync.Cond // signalled when the writer role is let go
 	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
@@ -68,27 +66,29 @@ func (q *Queue) Init(maxMsgs, maxBytes int, start func()) {
 	q.idle.L = &q.mu
 }
 
-// SetDirect lets a sender that finds the queue empty and no writer running write its
-// message itself with try, a write that never blocks (it returns ErrWouldBlock, or a short
-// count, when the socket is full): the common reply then costs one system call on the
-// sender's goroutine and no copy, and only what the socket cannot take at once is queued
-// for a writer goroutine. wrote counts the bytes written that way. try == nil turns it
-// off. Call it before the queue is used, or while it is paused.
-func (q *Queue) SetDirect(try func([]byte) (int, error), wrote func(int64)) {
-	q.mu.Lock()
-	q.try, q.wrote = try, wrote
-	if try == nil {
-		q.tryVec = nil
-	}
-	q.mu.Unlock()
+// Direct writes to the queue's connection without ever blocking, and counts what it
+// writes (the queue does not report the bytes it writes through it).
+type Direct interface {
+	// Try writes b, or as much of it as the socket takes, and returns ErrWouldBlock with
+	// the count written when the socket is full.
+	Try(b []byte) (int, error)
+	// TryVec writes bufs in order with one vectored write, as much as the socket takes;
+	// results as for Try.
+	TryVec(bufs [][]byte) (int64, error)
 }
 
-// SetDirectVec gives Release the vectored form of SetDirect's write, so a held batch
-// spread over several chunks leaves in one system call rather than one per chunk. It
-// takes effect only while SetDirect's write is set; call it after SetDirect.
-func (q *Queue) SetDirectVec(tryVec func([][]byte) (int64, error)) {
+// SetDirect lets a sender that finds the queue empty and no writer running write its
+// message itself with d, which never blocks: the common reply then costs one system call
+// on the sender's goroutine, and only what the socket cannot take at once is queued for
+// a writer goroutine. Release writes a held batch through d too, in one vectored write.
+// nil turns it off. Call it before the queue is used, or while it is paused.
+//
+// d is an interface rather than a pair of funcs so that a sender reaches the writer
+// through the queue's own cache line and the writer's fields: a bound method value is one
+// more small heap object, cold in the cache whenever many sessions take turns.
+func (q *Queue) SetDirect(d Direct) {
 	q.mu.Lock()
-	q.tryVec = tryVec
+	q.dw = d
 	q.mu.Unlock()
 }
 
@@ -121,31 +121,28 @@ func (q *Queue) Push(parts [][]byte) error {
 // directLocked takes the writer role for a direct send when nothing is queued and
 // nobody writes; the caller then calls direct, which lets go of the lock.
 func (q *Queue) directLocked() bool {
-	if q.try == nil || q.writing || q.held || q.paused || q.closed || len(q.chunks) > 0 {
+	if q.dw == nil || q.writing || q.held || q.paused || q.closed || len(q.chunks) > 0 {
 		return false
 	}
 	q.writing = true
 	return true
 }
 
-// direct writes one message with the non-blocking try, holding the writer role taken by
+// direct writes one message with the Direct writer, holding the writer role taken by
 // directLocked; it is called with q.mu held and releases it. What the socket does not
 // take is queued first in line, and a writer goroutine started for it.
 func (q *Queue) direct(parts [][]byte, n int) error {
-	try, wrote := q.try, q.wrote
+	dw := q.dw
 	q.mu.Unlock()
 	// The message is gathered into a pooled buffer even when it has one part: handing the
-	// caller's slice to try, an indirect call, would make every buffer passed to Send
+	// caller's slice to dw, an indirect call, would make every buffer passed to Send
 	// escape to the heap, a stack-built header included.
 	gathered := pool.Get(n)[:0]
 	for _, p := range parts {
 		gathered = append(gathered, p...)
 	}
 	b := gathered
-	w, err := try(b)
-	if w > 0 && wrote != nil {
-		wrote(int64(w))
-	}
+	w, err := dw.Try(b)
 	if err != nil && err != ErrWouldBlock {
 		pool.Put(gathered)
 		q.fail(err)
@@ -235,41 +232,32 @@ func (q *Queue) release1() (start bool, err error) {
 		return false, nil
 	}
 	q.writing = true
-	try, wrote := q.try, q.wrote
-	if try == nil || q.closed {
+	dw := q.dw
+	if dw == nil || q.closed {
 		q.mu.Unlock()
 		return true, nil
 	}
-	tryVec := q.tryVec
 	taken := q.takeLocked()
 	q.mu.Unlock()
 
 	// i and off: the first chunk not wholly written, and how much of it was.
 	i, off := 0, 0
 	var err2 error
-	if tryVec != nil && len(taken) > 1 {
-		n, err := tryVec(taken)
-		if n > 0 && wrote != nil {
-			wrote(n)
+	if len(taken) == 1 {
+		n, err := dw.Try(taken[0])
+		if n == len(taken[0]) {
+			i = 1
+		} else {
+			off = n
 		}
+		err2 = err
+	} else {
+		n, err := dw.TryVec(taken)
 		for i < len(taken) && n >= int64(len(taken[i])) {
 			n -= int64(len(taken[i]))
 			i++
 		}
 		off, err2 = int(n), err
-	} else {
-		for i < len(taken) {
-			n, err := try(taken[i])
-			if n > 0 && wrote != nil {
-				wrote(int64(n))
-			}
-			if err == nil && n == len(taken[i]) {
-				i++
-				continue
-			}
-			off, err2 = n, err
-			break
-		}
 	}
 	if err2 != nil && err2 != ErrWouldBlock {
 		q.release(taken)

@@ -543,7 +543,7 @@ func TestHold_DefersTheWriterUntilRelease(t *testing.T) {
 	q.Push(msg("b", "c"))
 	var wrote []string
 	try := func(b []byte) (int, error) { wrote = append(wrote, string(b)); return len(b), nil }
-	q.SetDirect(try, nil)
+	q.SetDirect(funcDirect{t: t, try: try})
 	if err := q.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +563,7 @@ func TestRelease_LeavesWhatWouldBlockToAWriter(t *testing.T) {
 	q.Hold()
 	q.Push(msg("hello world"))
 	try := func(b []byte) (int, error) { return 5, ErrWouldBlock }
-	q.SetDirect(try, nil)
+	q.SetDirect(funcDirect{t: t, try: try})
 	if err := q.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestRelease_WriteErrorClosesTheQueue(t *testing.T) {
 	q.Hold()
 	q.Push(msg("x"))
 	boom := errors.New("boom")
-	q.SetDirect(func([]byte) (int, error) { return 0, boom }, nil)
+	q.SetDirect(funcDirect{t: t, try: func([]byte) (int, error) { return 0, boom }})
 	if err := q.Release(); !errors.Is(err, boom) {
 		t.Fatalf("Release: %v, want boom", err)
 	}
@@ -607,14 +607,14 @@ func TestDirect_WritesAtOnceAndQueuesTheRest(t *testing.T) {
 	q := newQueue(10, 1000)
 	var wrote []string
 	full := false
-	q.SetDirect(func(b []byte) (int, error) {
+	q.SetDirect(funcDirect{t: t, try: func(b []byte) (int, error) {
 		if full {
 			wrote = append(wrote, string(b[:3]))
 			return 3, ErrWouldBlock
 		}
 		wrote = append(wrote, string(b))
 		return len(b), nil
-	}, nil)
+	}})
 	if start, err := q.Push(msg("hello ", "world")); err != nil || start {
 		t.Fatalf("direct Push: start %v, %v; want no writer", start, err)
 	}
@@ -639,7 +639,7 @@ func TestDirect_WritesAtOnceAndQueuesTheRest(t *testing.T) {
 	// Held batches and queued bytes are never bypassed.
 	q2 := newQueue(10, 1000)
 	direct := 0
-	q2.SetDirect(func(b []byte) (int, error) { direct++; return len(b), nil }, nil)
+	q2.SetDirect(funcDirect{t: t, try: func(b []byte) (int, error) { direct++; return len(b), nil }})
 	q2.Hold()
 	q2.Push(msg("held"))
 	if direct != 0 {
@@ -647,7 +647,7 @@ func TestDirect_WritesAtOnceAndQueuesTheRest(t *testing.T) {
 	}
 }
 
-// TestRelease_VectoredWriteTakesEveryChunkAtOnce: with SetDirectVec, a held batch that
+// TestRelease_VectoredWriteTakesEveryChunkAtOnce: with SetDirect, a held batch that
 // spans several chunks leaves in one vectored write; what that write did not take (it
 // stopped inside the second chunk) goes to a writer, in order.
 func TestRelease_VectoredWriteTakesEveryChunkAtOnce(t *testing.T) {
@@ -661,14 +661,13 @@ func TestRelease_VectoredWriteTakesEveryChunkAtOnce(t *testing.T) {
 	}
 	calls, chunks := 0, 0
 	var first []byte
-	q.SetDirect(func(b []byte) (int, error) { t.Error("per-chunk write used"); return 0, nil }, nil)
-	q.SetDirectVec(func(bufs [][]byte) (int64, error) {
+	q.SetDirect(funcDirect{t: t, vec: func(bufs [][]byte) (int64, error) {
 		calls++
 		chunks = len(bufs)
 		n := len(bufs[0]) + 10 // into the second chunk
 		first = append(append(first, bufs[0]...), bufs[1][:10]...)
 		return int64(n), ErrWouldBlock
-	})
+	}})
 	if err := q.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -681,6 +680,29 @@ func TestRelease_VectoredWriteTakesEveryChunkAtOnce(t *testing.T) {
 	if out := append(first, drainAll(t, q)...); !bytes.Equal(out, want) {
 		t.Fatalf("%d bytes arrived (%d first), want the %d queued in order", len(out), len(first), len(want))
 	}
+}
+
+// funcDirect is a Direct made of funcs; the test fails if one it was not given is used.
+type funcDirect struct {
+	t   *testing.T
+	try func([]byte) (int, error)
+	vec func([][]byte) (int64, error)
+}
+
+func (d funcDirect) Try(b []byte) (int, error) {
+	if d.try == nil {
+		d.t.Error("single write used")
+		return 0, nil
+	}
+	return d.try(b)
+}
+
+func (d funcDirect) TryVec(bufs [][]byte) (int64, error) {
+	if d.vec == nil {
+		d.t.Error("vectored write used")
+		return 0, nil
+	}
+	return d.vec(bufs)
 }
 
 // drainAll runs the writer's Drain of q over a TCP pair and returns what arrived.
