@@ -331,6 +331,15 @@ func TestBenchReport(t *testing.T) {
 				LatencyUS: &latencyJSON{P99: 100}})
 		}
 	}
+	// A cell that misses the msgs/s target with a saturated load tool: the report adds
+	// the CPU ratio there (ss 1 µs, net 0.8 µs per message).
+	for _, rate := range []float64{100, 300, 200} {
+		for label, f := range map[string]float64{labelSelf: 1, labelNet: 1.25, labelGnet: 1} {
+			add(benchJSON{Mode: "load", Label: label, Proto: protoEcho, Conns: 1000, Pipeline: 16, Size: 64,
+				MsgsPerSec: rate * f, ServerCPUNsPerMsg: ptr(1000 / f), ClientCPUUtil: 0.99,
+				LatencyUS: &latencyJSON{P99: 100}})
+		}
+	}
 	add(benchJSON{Mode: "idle", Label: labelSelf, Proto: protoEcho, Conns: 10000, OpenConns: 10000, RSSPerConn: ptr(4000), RSSBefore: 1, RSSAfter: 40000001})
 	file := filepath.Join(t.TempDir(), "r.jsonl")
 	if err := os.WriteFile(file, append([]byte("a log line\n"), in.Bytes()...), 0o644); err != nil {
@@ -348,7 +357,8 @@ func TestBenchReport(t *testing.T) {
 		"0 of the 1 misses have a run pair", // and none of them meets the target
 		"0.99*",                             // a saturated load tool is marked
 		"server CPU per message is the fair efficiency figure",
-		"1 of 1 cells met",
+		"1 of 2 cells met", // each target: one cell met, one missed
+		"c=1000 p=16 64 B (0.80×; runs 0.80–0.80×; load tool saturated: ss ÷ net CPU/msg 1.25×)",
 		"4.00 KB", "met",
 	} {
 		if !strings.Contains(out, want) {
