@@ -16,6 +16,8 @@
 # Usage:
 #   bench/run.sh                 the full matrix (about 10 minutes on 2 cores) + idle at 10 000
 #   bench/run.sh quick           RUNS=3, 0.4 s runs: about 4 minutes
+#   SPLIT=1 MATRIX=0 IDLE= bench/run.sh
+#                                only the CPU split of one cell (SPLIT_LOAD), for each server
 #   GOBENCH=1 bench/run.sh       also the Go benchmarks (go test -bench . -benchmem ./filter/ .)
 #   GOBENCH=1 MATRIX=0 IDLE= BENCHSTAT_BASE=HEAD~1 bench/run.sh
 #                                only the Go benchmarks, compared with HEAD~1 by benchstat
@@ -36,6 +38,12 @@
 #                                         "supersocket bench -serve APP -cpuprofile FILE" mode)
 #                                         under PROFILE_LOAD and print pprof's top functions
 #   PROFILE_APP=echo PROFILE_LOAD="-proto echo -conns 64 -pipeline 16 -size 64 -duration 10s"
+#   SPLIT=0                               1: where a message's CPU goes, for every server, in
+#                                         one cell: perf samples of the server split into the
+#                                         kernel, the Go runtime (scheduler, poller, sync,
+#                                         system-call stubs, vDSO) and the server's own code,
+#                                         each times its CPU per message (needs perf)
+#   SPLIT_LOAD="-proto echo -conns 1000 -pipeline 16 -size 64 -duration 4s" SPLIT_RUNS=2
 #   SERVER_CPU=0 LOAD_CPU=1 PORT=19000
 #   OUT=<dir>                             raw results (default: a new /tmp/supersocket-bench.*)
 #
@@ -255,6 +263,51 @@ if [ "${PROFILE:-0}" = 1 ]; then
   stop_servers
   go tool pprof -top -nodecount=40 "$ss" "$OUT/server-$app.cpu.prof" 2>/dev/null | tee "$OUT/profile-top.txt"
   echo "the profile: $OUT/server-$app.cpu.prof (go tool pprof -http=: $ss $OUT/server-$app.cpu.prof)"
+fi
+
+if [ "${SPLIT:-0}" = 1 ]; then
+  load=${SPLIT_LOAD:--proto echo -conns 1000 -pipeline 16 -size 64 -duration 4s}
+  proto=$(sed -n 's/.*-proto \([a-z]*\).*/\1/p' <<<"$load")
+  proto=${proto:-echo}
+  if ! command -v perf >/dev/null; then
+    log "== split: skipped: perf is not installed"
+  else
+    log "== where a message's CPU goes (${SPLIT_RUNS:-2} runs) under: $load"
+    : >"$OUT/split.jsonl"
+    printf '%-12s %12s %12s %12s %12s\n' server CPU/msg kernel "Go runtime" "own code" | tee "$OUT/split.txt"
+    for run in $(seq "${SPLIT_RUNS:-2}"); do
+      for i in "${!servers[@]}"; do
+        label=${servers[$i]}
+        port=$((PORT + 90 + i))
+        data="$OUT/split-$label-$run.perf"
+        start_server "$label" "$proto" "$port"
+        perf record -F 2000 -p "${pids[$label]}" -o "$data" >/dev/null 2>&1 &
+        perfpid=$!
+        # shellcheck disable=SC2086 # $load is a list of flags
+        taskset -c "$LOAD_CPU" "$ss" bench -addr "127.0.0.1:$port" $load -server-pid "${pids[$label]}" \
+          -label "$label" -json >>"$OUT/split.jsonl" 2>>"$OUT/bench.log" || log "  $label split run $run reported errors"
+        kill -INT "$perfpid" 2>/dev/null || true
+        wait "$perfpid" 2>/dev/null || true
+        stop_servers
+        cpu=$(tail -n 1 "$OUT/split.jsonl" | sed -n 's/.*"server_cpu_ns_per_msg":\([0-9.e+-]*\).*/\1/p')
+        # perf report lines: "  12.34%  DSO  [k]|[.]  SYMBOL" (a generic symbol has spaces).
+        perf report -i "$data" --stdio --no-children --percent-limit 0 --sort dso,sym 2>/dev/null |
+          awk -v cpu="${cpu:-0}" -v label="$label" '
+            /^ *[0-9.]+%/ {
+              p = $1; sub(/%/, "", p); sym = ""
+              for (f = 4; f <= NF; f++) sym = sym " " $f
+              if ($3 == "[k]") k += p
+              else if ($2 ~ /vdso/ || sym ~ /^ (runtime\.|internal\/runtime|internal\/poll|sync\.|syscall\.)/) r += p
+              else o += p
+            }
+            END {
+              t = k + r + o
+              if (t == 0) { printf "%-12s no samples\n", label; exit }
+              printf "%-12s %9.0f ns %9.0f ns %9.0f ns %9.0f ns\n", label, cpu, cpu * k / t, cpu * r / t, cpu * o / t
+            }' | tee -a "$OUT/split.txt"
+      done
+    done
+  fi
 fi
 
 busy_check "after the runs"
