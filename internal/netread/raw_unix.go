@@ -78,11 +78,7 @@ func (u *unixReader) read(pending []byte, size int) ([]byte, error) {
 	default:
 		return pending[:len(pending)+u.n], nil
 	}
-	if len(pending) == 0 && cap(pending) > 0 {
-		pool.Put(pending)
-		pending = nil
-	}
-	return pending, err
+	return keep(pending), err
 }
 
 func (u *unixReader) control(f func(fd uintptr)) error { return u.rc.Control(f) }
@@ -94,11 +90,7 @@ func (u *unixReader) serve(h Handler, pending []byte) ([]byte, error) {
 	if err == nil {
 		err = u.err
 	}
-	if len(pending) == 0 && cap(pending) > 0 {
-		pool.Put(pending)
-		pending = nil
-	}
-	return pending, err
+	return keep(pending), err
 }
 
 // serveRead is serve's RawConn.Read callback: it reads and hands bytes to the handler

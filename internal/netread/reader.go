@@ -55,11 +55,17 @@ func (r *Reader) Read(pending []byte, size int) ([]byte, error) {
 	if err == nil {
 		err = io.ErrNoProgress
 	}
+	return keep(pending), err
+}
+
+// keep returns pending for the caller to hold, or nil, its buffer back in the pool, when
+// it holds no bytes: a reader keeps no buffer while nothing is pending.
+func keep(pending []byte) []byte {
 	if len(pending) == 0 {
-		pool.Put(pending)
-		pending = nil
+		pool.Put(pending) // a nil or foreign buffer is ignored
+		return nil
 	}
-	return pending, err
+	return pending
 }
 
 // Handler is what Serve drives: the session's read loop.

@@ -37,18 +37,11 @@ func tcpPair(t *testing.T) (w *net.TCPConn, r net.Conn) {
 
 func TestTryWritesAndNeverBlocks(t *testing.T) {
 	w, r := tcpPair(t)
-	tr := New(w)
-	if tr == nil {
-		t.Skip("no non-blocking write on this platform")
-	}
+	tr := trierOrSkip(t, w)
 	if n, err := tr.Try([]byte("hello")); n != 5 || err != nil {
 		t.Fatalf("Try = %d, %v", n, err)
 	}
-	r.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := make([]byte, 5)
-	if _, err := io.ReadFull(r, got); err != nil || string(got) != "hello" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	expectRead(t, r, "hello")
 	// The peer stops reading: Try fills the socket and then reports ErrWouldBlock at once.
 	w.SetWriteBuffer(4096)
 	chunk := bytes.Repeat([]byte("x"), 64<<10)
@@ -75,10 +68,7 @@ func TestTryWritesAndNeverBlocks(t *testing.T) {
 
 func TestTryReportsAClosedPeer(t *testing.T) {
 	w, r := tcpPair(t)
-	tr := New(w)
-	if tr == nil {
-		t.Skip("no non-blocking write on this platform")
-	}
+	tr := trierOrSkip(t, w)
 	r.(*net.TCPConn).SetLinger(0)
 	r.Close() // a reset
 	deadline := time.Now().Add(5 * time.Second)
@@ -105,18 +95,11 @@ func TestNewOnlyForTCP(t *testing.T) {
 // whole and in order, empty buffers skipped.
 func TestTryVecWritesInOrderAndNeverBlocks(t *testing.T) {
 	w, r := tcpPair(t)
-	tr := New(w)
-	if tr == nil {
-		t.Skip("no non-blocking write on this platform")
-	}
+	tr := trierOrSkip(t, w)
 	if n, err := tr.TryVec([][]byte{[]byte("he"), nil, []byte("llo"), []byte(" world")}); n != 11 || err != nil {
 		t.Fatalf("TryVec = %d, %v", n, err)
 	}
-	r.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := make([]byte, 11)
-	if _, err := io.ReadFull(r, got); err != nil || string(got) != "hello world" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	expectRead(t, r, "hello world")
 
 	// Fill the socket with numbered bytes; count what was accepted.
 	w.SetWriteBuffer(4096)
@@ -157,5 +140,25 @@ func TestTryVecWritesInOrderAndNeverBlocks(t *testing.T) {
 		if b != byte(i) {
 			t.Fatalf("byte %d is %d, want %d", i, b, byte(i))
 		}
+	}
+}
+
+// trierOrSkip returns a Trier for w, or skips the test where the platform has none.
+func trierOrSkip(t *testing.T, w net.Conn) *Trier {
+	t.Helper()
+	tr := New(w)
+	if tr == nil {
+		t.Skip("no non-blocking write on this platform")
+	}
+	return tr
+}
+
+// expectRead reads len(want) bytes from r and fails the test unless they are want.
+func expectRead(t *testing.T, r net.Conn, want string) {
+	t.Helper()
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != want {
+		t.Fatalf("read %q, %v; want %q", got, err, want)
 	}
 }

@@ -70,13 +70,7 @@ func (t *rawTrier) try(b []byte) (int, error) {
 	}
 	n, err := t.n, t.err
 	t.b, t.err = nil, nil
-	if err == syscall.EAGAIN {
-		return n, sendq.ErrWouldBlock
-	}
-	if err != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Err: err}
-	}
-	return n, nil
+	return n, writeError(err)
 }
 
 func (t *rawTrier) tryVec(bufs [][]byte) (int64, error) {
@@ -100,13 +94,19 @@ func (t *rawTrier) tryVec(bufs [][]byte) (int64, error) {
 		return 0, err
 	}
 	err, t.err = t.err, nil
-	if err == syscall.EAGAIN {
-		return n, sendq.ErrWouldBlock
+	return n, writeError(err)
+}
+
+// writeError turns a write's errno into what Try and TryVec return: ErrWouldBlock for a
+// full socket, a *net.OpError for a failure, nil for none.
+func writeError(errno error) error {
+	switch errno {
+	case nil:
+		return nil
+	case syscall.EAGAIN:
+		return sendq.ErrWouldBlock
 	}
-	if err != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Err: err}
-	}
-	return n, nil
+	return &net.OpError{Op: "write", Net: "tcp", Err: errno}
 }
 
 // writev is TryVec's RawConn.Write callback: it writes the iovecs until they are all
