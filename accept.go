@@ -1,25 +1,26 @@
 package supersocket
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 )
 
 // acceptLoop accepts on one listener until the server stops. A session's own work starts
 // on its goroutine; the accept path only counts, filters and refuses, so a slow client
 // cannot stall accepting.
-func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener, ls *listenerStats) {
-	defer srv.wg.Done()
+func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ls *listenerStats) {
 	var backoff time.Duration
 	for {
-		if srv.acceptRate != nil && !srv.acceptRate.wait(srv.quit) {
+		if srv.acceptRate != nil && !srv.acceptRate.wait(r.quit) {
 			return
 		}
 		c, err := ln.Accept()
 		if err != nil {
 			select {
-			case <-srv.quit:
+			case <-r.quit:
 				return
 			default:
 			}
@@ -31,7 +32,7 @@ func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener, ls *listenerS
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			srv.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
 			select {
-			case <-srv.quit:
+			case <-r.quit:
 				return
 			case <-time.After(backoff):
 			}
@@ -45,8 +46,84 @@ func (srv *Server[T]) acceptLoop(ln net.Listener, lt *tlsListener, ls *listenerS
 			srv.refuse(c, why)
 			continue
 		}
-		srv.wg.Add(1)
-		go srv.serveConn(c, lt, ls, ip)
+		r.wg.Add(1)
+		go srv.serveConn(r, c, lt, ls, ip)
+	}
+}
+
+// serveConn is an accepted connection's goroutine: its TLS handshake, if the listener
+// serves TLS, then the session's first owner.
+func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ls *listenerStats, ip netip.Addr) {
+	srv.tune(c)
+	if lt == nil {
+		srv.openStream(r, c, nil, ip, ls).own()
+		return
+	}
+	// Listed until the session is registered, so that a stop either closes the
+	// connection here or finds the session in the registry; done tells a forced stop
+	// that this goroutine is through with it.
+	done := make(chan struct{})
+	srv.pending.Store(c, done)
+	tc, err := srv.handshake(c, lt.outer)
+	if err != nil {
+		srv.pending.Delete(c)
+		close(done)
+		c.Close()
+		srv.release(ip)
+		srv.counters.handshakeFailures.Add(1)
+		srv.log.Debug("tls handshake failed; no session", "remote", c.RemoteAddr().String(), "err", err)
+		r.wg.Done()
+		return
+	}
+	s := srv.openStream(r, c, tc, ip, ls)
+	srv.pending.Delete(c)
+	close(done)
+	s.own()
+}
+
+// openStream makes and registers the session of a TCP connection; tc is its TLS layer,
+// if any, over c; ls is the listener that accepted it (nil for Connect).
+func (srv *Server[T]) openStream(r *run, c net.Conn, tc *tls.Conn, ip netip.Addr, ls *listenerStats) *Session[T] {
+	s := newSession(srv, r)
+	s.ip = ip
+	s.bindStream(c, tc)
+	if ls != nil {
+		s.listener = ls
+		ls.sessions.Add(1)
+	}
+	srv.register(s)
+	return s
+}
+
+// register adds a new session to the registry and the live count. A session registered
+// while a stop is under way closes at once: the stop may have taken its snapshot of the
+// registry already.
+func (srv *Server[T]) register(s *Session[T]) {
+	srv.live.Add(1)
+	srv.sessions.add(s)
+	if srv.State() == StateStopping {
+		s.Close(CloseServerShutdown)
+	}
+}
+
+// tune applies the socket options of the Config. Keep-alive is set by the listener.
+func (srv *Server[T]) tune(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	var errs []error
+	if srv.cfg.Nagle {
+		errs = append(errs, tc.SetNoDelay(false))
+	}
+	if n := srv.cfg.SocketReadBuffer; n > 0 {
+		errs = append(errs, tc.SetReadBuffer(n))
+	}
+	if n := srv.cfg.SocketWriteBuffer; n > 0 {
+		errs = append(errs, tc.SetWriteBuffer(n))
+	}
+	if err := errors.Join(errs...); err != nil {
+		srv.log.Debug("socket options not applied", "remote", c.RemoteAddr().String(), "err", err)
 	}
 }
 

@@ -458,7 +458,7 @@ func TestClose_NegativeLingerDropsQueuedBytes(t *testing.T) {
 func writerBusy[T any](t *testing.T, s *Session[T]) {
 	t.Helper()
 	eventually(t, "the writer to take the queue", func() bool {
-		msgs, _ := s.queue.Len()
+		msgs, _ := s.tcp.queue.Len()
 		return msgs == 0
 	})
 }

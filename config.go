@@ -164,7 +164,7 @@ func (e *ConfigError) Error() string {
 	return "supersocket: config: " + e.Field + ": " + e.Problem
 }
 
-func bad(field, format string, args ...any) error {
+func configError(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
@@ -174,14 +174,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.Name = DefaultName
 	}
 	if len(c.Listeners) == 0 {
-		return c, bad("Listeners", "at least one listener is required")
+		return c, configError("Listeners", "at least one listener is required")
 	}
 	switch c.Mode {
 	case "":
 		c.Mode = "tcp"
 	case "tcp", "udp":
 	default:
-		return c, bad("Mode", "%q is not tcp or udp", c.Mode)
+		return c, configError("Mode", "%q is not tcp or udp", c.Mode)
 	}
 	c.Listeners = append([]ListenerConfig(nil), c.Listeners...)
 	for i := range c.Listeners {
@@ -192,17 +192,17 @@ func (c Config) withDefaults() (Config, error) {
 			l.Network = c.Mode
 		case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 		default:
-			return c, bad(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4 or udp6", l.Network)
+			return c, configError(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4 or udp6", l.Network)
 		}
 		_, port, err := net.SplitHostPort(l.Addr)
 		if err != nil {
-			return c, bad(field+".Addr", "%q is not host:port: %v", l.Addr, err)
+			return c, configError(field+".Addr", "%q is not host:port: %v", l.Addr, err)
 		}
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return c, bad(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
+			return c, configError(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
 		}
 		if l.TLS != nil && isUDP(l.Network) {
-			return c, bad(field+".TLS", "TLS needs a TCP listener, not %s", l.Network)
+			return c, configError(field+".TLS", "TLS needs a TCP listener, not %s", l.Network)
 		}
 	}
 	if c.Filter == nil {
@@ -225,17 +225,17 @@ func (c Config) withDefaults() (Config, error) {
 		case *p.v == 0:
 			*p.v = p.def
 		case *p.v < 0:
-			return c, bad(p.name, "must be positive, got %d", *p.v)
+			return c, configError(p.name, "must be positive, got %d", *p.v)
 		}
 	}
 	if c.ReceiveBufferSize < 64 {
-		return c, bad("ReceiveBufferSize", "must be at least 64 bytes, got %d", c.ReceiveBufferSize)
+		return c, configError("ReceiveBufferSize", "must be at least 64 bytes, got %d", c.ReceiveBufferSize)
 	}
 	if c.SocketReadBuffer < 0 {
-		return c, bad("SocketReadBuffer", "must not be negative, got %d", c.SocketReadBuffer)
+		return c, configError("SocketReadBuffer", "must not be negative, got %d", c.SocketReadBuffer)
 	}
 	if c.SocketWriteBuffer < 0 {
-		return c, bad("SocketWriteBuffer", "must not be negative, got %d", c.SocketWriteBuffer)
+		return c, configError("SocketWriteBuffer", "must not be negative, got %d", c.SocketWriteBuffer)
 	}
 	if c.SendTimeout == 0 {
 		c.SendTimeout = DefaultSendTimeout
@@ -250,28 +250,28 @@ func (c Config) withDefaults() (Config, error) {
 	case c.HandshakeTimeout == 0:
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	case c.HandshakeTimeout < 0:
-		return c, bad("HandshakeTimeout", "must not be negative, got %v", c.HandshakeTimeout)
+		return c, configError("HandshakeTimeout", "must not be negative, got %v", c.HandshakeTimeout)
 	}
 	if c.FirstRequestTimeout < 0 {
-		return c, bad("FirstRequestTimeout", "must not be negative (0 turns it off), got %v", c.FirstRequestTimeout)
+		return c, configError("FirstRequestTimeout", "must not be negative (0 turns it off), got %v", c.FirstRequestTimeout)
 	}
 	if c.MaxConnectionsPerIP < 0 {
-		return c, bad("MaxConnectionsPerIP", "must not be negative (0: no cap), got %d", c.MaxConnectionsPerIP)
+		return c, configError("MaxConnectionsPerIP", "must not be negative (0: no cap), got %d", c.MaxConnectionsPerIP)
 	}
 	switch {
 	case c.AcceptRate < 0:
-		return c, bad("AcceptRate", "must not be negative (0: no limit), got %v", c.AcceptRate)
+		return c, configError("AcceptRate", "must not be negative (0: no limit), got %v", c.AcceptRate)
 	case c.AcceptBurst < 0:
-		return c, bad("AcceptBurst", "must not be negative, got %d", c.AcceptBurst)
+		return c, configError("AcceptBurst", "must not be negative, got %d", c.AcceptBurst)
 	case c.AcceptRate > 0 && c.AcceptBurst == 0:
 		c.AcceptBurst = max(1, int(c.AcceptRate+0.999))
 	}
 	if c.IdleTimeout < 0 {
-		return c, bad("IdleTimeout", "must not be negative (0 turns idle clearing off), got %v", c.IdleTimeout)
+		return c, configError("IdleTimeout", "must not be negative (0 turns idle clearing off), got %v", c.IdleTimeout)
 	}
 	switch {
 	case c.IdleCheckInterval < 0:
-		return c, bad("IdleCheckInterval", "must not be negative, got %v", c.IdleCheckInterval)
+		return c, configError("IdleCheckInterval", "must not be negative, got %v", c.IdleCheckInterval)
 	case c.IdleCheckInterval == 0 && (c.IdleTimeout > 0 || c.FirstRequestTimeout > 0):
 		shortest := c.IdleTimeout
 		if shortest == 0 || c.FirstRequestTimeout > 0 && c.FirstRequestTimeout < shortest {

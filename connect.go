@@ -16,7 +16,6 @@ type connectOptions struct {
 	network string
 	tls     *tls.Config
 	local   string
-	init    any // a func(*Session[T]) from WithInit
 }
 
 // WithNetwork sets the network to dial: "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6".
@@ -29,14 +28,6 @@ func WithNetwork(network string) ConnectOption {
 // Connect returns. Set cfg.ServerName when the address is not the certificate's name.
 func WithTLS(cfg *tls.Config) ConnectOption {
 	return func(o *connectOptions) { o.tls = cfg }
-}
-
-// WithInit runs init on the new session before any of its handlers (Connected first), so
-// the application can mark an outbound session in its Data — a gateway's back-end link,
-// say. T must be the server's session type, or Connect fails. For UDP, init runs only if
-// Connect creates the session (an existing session for the address is returned as is).
-func WithInit[T any](init func(s *Session[T])) ConnectOption {
-	return func(o *connectOptions) { o.init = init }
 }
 
 // WithLocalAddr binds the outgoing TCP connection to a local host:port.
@@ -55,16 +46,18 @@ func WithLocalAddr(addr string) ConnectOption {
 // the peer. Connect fails with ErrNotRunning unless the server is running, and with
 // ErrMaxConnections when the server is full. Safe from any goroutine, handlers included.
 func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Session[T], error) {
+	return srv.ConnectWith(ctx, addr, nil, opts...)
+}
+
+// ConnectWith is Connect that runs init on the new session before any of its handlers
+// (Connected first), so the application can mark an outbound session in its Data — a
+// gateway's back-end link, say. For UDP, init runs only if ConnectWith creates the
+// session (an existing session for the address is returned as is). A nil init is
+// Connect.
+func (srv *Server[T]) ConnectWith(ctx context.Context, addr string, init func(*Session[T]), opts ...ConnectOption) (*Session[T], error) {
 	o := connectOptions{network: srv.cfg.Mode}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	var init func(*Session[T])
-	if o.init != nil {
-		var ok bool
-		if init, ok = o.init.(func(*Session[T])); !ok {
-			return nil, fmt.Errorf("supersocket: connect: WithInit takes a func(*Session[T]) of this server's session type, not %T", o.init)
-		}
 	}
 	switch o.network {
 	case "tcp", "tcp4", "tcp6":
@@ -106,36 +99,31 @@ func (srv *Server[T]) Connect(ctx context.Context, addr string, opts ...ConnectO
 		c.Close()
 		return nil, why
 	}
-	if !srv.addWorker() {
+	r := srv.addWorker()
+	if r == nil {
 		srv.release(ip)
 		c.Close()
 		return nil, ErrNotRunning
 	}
-	s := srv.openSession(raw, tc, ip)
+	s := srv.openStream(r, raw, tc, ip, nil)
 	if init != nil {
 		init(s) // before the session's goroutine starts: before Connected
 	}
-	go func() {
-		defer srv.wg.Done()
-		if s.begin() {
-			s.serveIdle()
-		} else {
-			s.finish()
-		}
-	}()
+	go s.own()
 	return s, nil
 }
 
-// addWorker counts one more server goroutine if the server is running. Goroutines started
-// outside the accept and read loops go through it, so none starts after a stop began.
-func (srv *Server[T]) addWorker() bool {
+// addWorker counts one more goroutine of the current run, and returns the run, if the
+// server is running; nil otherwise. Goroutines started outside the run's loops go
+// through it, so none starts after a stop began.
+func (srv *Server[T]) addWorker() *run {
 	srv.runMu.RLock()
 	defer srv.runMu.RUnlock()
 	if srv.State() != StateRunning {
-		return false
+		return nil
 	}
-	srv.wg.Add(1)
-	return true
+	srv.run.wg.Add(1)
+	return srv.run
 }
 
 func (srv *Server[T]) connectUDP(o connectOptions, addr string, init func(*Session[T])) (*Session[T], error) {
@@ -156,7 +144,7 @@ func (srv *Server[T]) connectUDP(o connectOptions, addr string, init func(*Sessi
 	if len(srv.udpSocks) == 0 {
 		return nil, errors.New("supersocket: connect: the server has no UDP listener to send from")
 	}
-	s := srv.newUDPSession(srv.udpSocks[0], to, nil, false, true, init)
+	s := srv.newUDPSession(srv.run, srv.udpSocks[0], to, nil, false, true, init)
 	if s == nil {
 		return nil, ErrMaxConnections
 	}

@@ -159,8 +159,9 @@ func TestConnectTLS(t *testing.T) {
 	}
 }
 
-// TestConnectWithInitRunsBeforeConnected: WithInit marks an outbound session before any
-// handler sees it, over TCP and UDP; a mismatched type is refused.
+// TestConnectWithInitRunsBeforeConnected: ConnectWith's init marks an outbound session
+// before any handler sees it, over TCP and UDP. (Its type is the server's session type,
+// checked by the compiler.)
 func TestConnectWithInitRunsBeforeConnected(t *testing.T) {
 	type link struct{ backend bool }
 	backend := startServer(t, Config{Filter: filter.Terminator([]byte("\n"))}, Handlers[struct{}]{Request: lineEcho})
@@ -173,21 +174,17 @@ func TestConnectWithInitRunsBeforeConnected(t *testing.T) {
 		Connected: func(s *Session[link]) { sawBackend <- s.Data().backend },
 		Request:   func(*Session[link], Request) {},
 	})
-	mark := WithInit(func(s *Session[link]) { s.Data().backend = true })
-	if _, err := gw.Connect(context.Background(), addrOf(backend), mark); err != nil {
+	mark := func(s *Session[link]) { s.Data().backend = true }
+	if _, err := gw.ConnectWith(context.Background(), addrOf(backend), mark); err != nil {
 		t.Fatal(err)
 	}
 	if !recvWithin(t, sawBackend, "Connected over TCP") {
-		t.Fatal("Connected ran before WithInit's init (TCP)")
+		t.Fatal("Connected ran before ConnectWith's init (TCP)")
 	}
-	if _, err := gw.Connect(context.Background(), addrOf(udpBackend), WithNetwork("udp"), mark); err != nil {
+	if _, err := gw.ConnectWith(context.Background(), addrOf(udpBackend), mark, WithNetwork("udp")); err != nil {
 		t.Fatal(err)
 	}
 	if !recvWithin(t, sawBackend, "Connected over UDP") {
-		t.Fatal("Connected ran before WithInit's init (UDP)")
-	}
-	wrong := WithInit(func(*Session[struct{}]) {})
-	if _, err := gw.Connect(context.Background(), addrOf(backend), wrong); err == nil {
-		t.Fatal("WithInit of another session type was accepted")
+		t.Fatal("Connected ran before ConnectWith's init (UDP)")
 	}
 }

@@ -41,12 +41,13 @@ func BenchmarkDispatch(b *testing.B) {
 			a, peer := net.Pipe() // the session's conn; never read or written here
 			defer a.Close()
 			defer peer.Close()
-			s := newSession(srv, a)
+			s := newSession(srv, newRun())
+			s.bindStream(a, nil)
 			if !s.begin() {
 				b.Fatal("session did not begin")
 			}
 			out := &discardDirect{}
-			s.queue.SetDirect(out)
+			s.tcp.queue.SetDirect(out)
 
 			frame := make([]byte, 64)
 			binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
@@ -59,7 +60,11 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i += depth {
 				buf := append(pool.Get(len(batch))[:0], batch...)
-				if rest := s.process(buf); rest != nil {
+				rest := s.dispatch(buf, srv.cfg.ReceiveBufferSize)
+				if s.tcp.held {
+					s.tcp.flush()
+				}
+				if rest != nil {
 					b.Fatalf("%d bytes left over", len(rest))
 				}
 			}

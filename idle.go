@@ -6,7 +6,6 @@ import "time"
 // without a request past FirstRequestTimeout, checking every IdleCheckInterval. Unlike SuperSocketLite it works whatever the log level, and it reads
 // the live registry, not a stale snapshot.
 func (srv *Server[T]) clearIdle(quit <-chan struct{}) {
-	defer srv.wg.Done()
 	tick := time.NewTicker(srv.cfg.IdleCheckInterval)
 	defer tick.Stop()
 	var all []*Session[T]

@@ -1,33 +1,43 @@
 package supersocket
 
-// Parking: an idle TCP session without a goroutine (see parker).
+import "github.com/supersocket-go/supersocket/internal/netread"
+
+// Parking: an idle TCP session without a goroutine. The server keeps one netread.Parker,
+// made when the first session goes idle and stopped when the server stops.
 
 // park hands an idle session to the server's parker; true means the calling goroutine
-// must end without touching the session again. The caller has added the goroutine count
-// the resumed session will release (serveReadHopped). False: the session cannot park
-// (not Linux, a TLS session, the server stopping, or the session closing) and the caller
-// continues it.
-func (srv *Server[T]) park(s *Session[T]) bool {
-	if !s.rd.ReleasesIdleBuffer() {
+// must end without touching the session again. The caller has added the run count the
+// resumed session will release. False: the session cannot park (not Linux, a TLS
+// session, the server stopping, the parker failed, or the session closing) and the
+// caller continues it.
+func (srv *Server[T]) park(st *stream[T]) bool {
+	if !st.rd.ReleasesIdleBuffer() {
 		return false
 	}
 	srv.parkMu.Lock()
 	p := srv.parker
 	if p == nil && srv.State() == StateRunning {
 		var err error
-		if p, err = newParker(); err != nil {
+		if p, err = netread.NewParker(srv.parkerFailed); err != nil {
 			srv.log.Debug("idle sessions cannot park; they keep a goroutine", "err", err)
 		}
 		srv.parker = p
 	}
 	srv.parkMu.Unlock()
-	return p != nil && p.park(s.rd.Control, &s.parkTok, &s.closed, s.hopFn)
+	return p != nil && p.Park(st.rd, &st.tok, st)
 }
 
-// unpark resumes s on a new goroutine if it is parked; Close calls it after setting the
-// close reason, so the session's goroutine comes back to finish it.
-func (srv *Server[T]) unpark(s *Session[T]) {
-	if s.parkTok.Load() == 0 {
+// parkerFailed is told when the parker stops parking for good: idle sessions then keep a
+// goroutine each, which costs memory but nothing else.
+func (srv *Server[T]) parkerFailed(err error) {
+	srv.log.Warn("idle sessions can no longer park; each keeps a goroutine until the server restarts", "err", err)
+}
+
+// unpark resumes a parked session on a new goroutine; Close calls it after setting the
+// close reason, so the session's goroutine comes back to finish it. Cheap when the
+// session is not parked.
+func (srv *Server[T]) unpark(tok *netread.Token) {
+	if !tok.Parked() {
 		return
 	}
 	srv.parkMu.Lock()
@@ -36,19 +46,19 @@ func (srv *Server[T]) unpark(s *Session[T]) {
 	if p == nil {
 		return
 	}
-	if resume := p.unpark(&s.parkTok); resume != nil {
-		go resume()
+	if o := p.Unpark(tok); o != nil {
+		go o.Resume()
 	}
 }
 
-// stopParking ends the parker's goroutine once every session has finished.
+// stopParking ends the parker's goroutine; it resumes whatever is still parked.
 func (srv *Server[T]) stopParking() {
 	srv.parkMu.Lock()
 	p := srv.parker
 	srv.parker = nil
 	srv.parkMu.Unlock()
 	if p != nil {
-		p.stop()
+		p.Stop()
 	}
 }
 
@@ -60,5 +70,5 @@ func (srv *Server[T]) parkedCount() int {
 	if p == nil {
 		return 0
 	}
-	return p.parkedCount()
+	return p.Parked()
 }

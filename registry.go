@@ -23,7 +23,6 @@ func shardOf(id string) int {
 }
 
 func (r *registry[T]) add(s *Session[T]) {
-	s.srv.live.Add(1)
 	sh := &r.shards[shardOf(s.id)]
 	sh.mu.Lock()
 	if sh.m == nil {
@@ -40,7 +39,6 @@ func (r *registry[T]) remove(s *Session[T]) {
 		delete(sh.m, s.id)
 	}
 	sh.mu.Unlock()
-	s.srv.live.Add(-1)
 }
 
 func (r *registry[T]) get(id string) *Session[T] {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/supersocket-go/supersocket/internal/netread"
 )
 
 // Handlers are a server's event handlers: SuperSocket's NewSessionConnected,
@@ -42,6 +44,7 @@ type Server[T any] struct {
 
 	mu        sync.Mutex     // serialises Start, Shutdown and Stop
 	runMu     sync.RWMutex   // held for reading while a goroutine is added outside the accept loops
+	run       *run           // the current run; nil before the first Start
 	listeners []net.Listener // TCP listeners bound by Start
 	udpSocks  []*udpSocket[T]
 	// infoMu guards addrs, lstats and started. Addrs and Stats take it, not mu, so that
@@ -50,22 +53,28 @@ type Server[T any] struct {
 	addrs   []net.Addr // every bound address, in Config.Listeners order
 	lstats  []*listenerStats
 	started time.Time
-	quit    chan struct{} // closed when stopping begins: accept and idle loops leave
 	stopped chan struct{} // closed when a stop has finished: Serve returns
 
-	wg         sync.WaitGroup // every goroutine the server started
+	// runsMu guards unfinished: the runs some goroutine of which is still running
+	// (Wait waits for them).
+	runsMu     sync.Mutex
+	unfinished map[*run]struct{}
+	// entered is signalled when a session enters a handler while the server stops: a
+	// stop waiting for that session stops waiting (see settle).
+	entered chan struct{}
+
 	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
-	pending    sync.Map       // net.Conn → struct{}: TLS handshakes in progress
+	pending    sync.Map       // net.Conn → chan struct{}: TLS handshakes in progress (see serveConn)
 	perIP      ipCounts
 	acceptRate *tokenBucket // nil: no limit
 	parkMu     sync.Mutex
-	parker     *parker       // idle sessions without a goroutine; nil until one parks
-	idleHop    time.Duration // idleHop, or shorter in a benchmark
+	parker     *netread.Parker // idle sessions without a goroutine; nil until one parks
+	idleHop    time.Duration   // idleHop, or shorter in a benchmark
 
 	sessions registry[T]
 	udp      udpTable[T]
 	active   atomic.Int64 // admitted connections (sessions and TLS handshakes), for MaxConnections
-	live     atomic.Int64 // sessions, from registration to Closed
+	live     atomic.Int64 // sessions, from registration to finish
 	counters counters
 	refusals refusalLog
 }
@@ -82,6 +91,8 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	}
 	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name), idleHop: idleHop}
 	srv.stopped = make(chan struct{})
+	srv.entered = make(chan struct{}, 1)
+	srv.unfinished = make(map[*run]struct{})
 	srv.tls = make([]*tlsListener, len(c.Listeners))
 	for i, l := range c.Listeners {
 		if l.TLS == nil {
@@ -166,19 +177,20 @@ func (srv *Server[T]) Start() error {
 	srv.infoMu.Lock()
 	srv.addrs, srv.lstats, srv.started = addrs, lstats, time.Now()
 	srv.infoMu.Unlock()
-	srv.quit = make(chan struct{})
+	r := newRun()
+	srv.run = r
+	srv.runsMu.Lock()
+	srv.unfinished[r] = struct{}{}
+	srv.runsMu.Unlock()
 	srv.stopped = make(chan struct{})
 	for i, ln := range lns {
-		srv.wg.Add(1)
-		go srv.acceptLoop(ln, lnTLS[i], lnStats[i])
+		r.startLoop(func() { srv.acceptLoop(r, ln, lnTLS[i], lnStats[i]) })
 	}
 	for _, u := range socks {
-		srv.wg.Add(1)
-		go u.readLoop()
+		r.startLoop(func() { u.receive(r) })
 	}
 	if srv.cfg.IdleTimeout > 0 || srv.cfg.FirstRequestTimeout > 0 {
-		srv.wg.Add(1)
-		go srv.clearIdle(srv.quit)
+		r.startLoop(func() { srv.clearIdle(r.quit) })
 	}
 	srv.state.Store(int32(StateRunning))
 	for _, a := range srv.addrs {
@@ -207,77 +219,6 @@ func (srv *Server[T]) Serve(ctx context.Context) error {
 		}
 		return ErrServerClosed
 	}
-}
-
-// Shutdown stops the server gracefully: it closes the listeners, closes every session with
-// CloseServerShutdown, and lets each flush the bytes queued before (bounded by CloseLinger)
-// until ctx ends; then it closes what is left at once. It returns when every goroutine the
-// server started has exited (a handler that never returns holds it up), with ctx.Err() if
-// ctx ended first. Shutdown on a server that is not running returns nil.
-func (srv *Server[T]) Shutdown(ctx context.Context) error {
-	return srv.stop(ctx, false)
-}
-
-// Stop stops the server at once: like Shutdown, but queued sends are dropped and
-// connections closed without waiting. Closed handlers still run, with
-// CloseServerShutdown, before Stop returns.
-func (srv *Server[T]) Stop() error {
-	return srv.stop(context.Background(), true)
-}
-
-func (srv *Server[T]) stop(ctx context.Context, now bool) error {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	srv.runMu.Lock()
-	stopping := srv.state.CompareAndSwap(int32(StateRunning), int32(StateStopping))
-	srv.runMu.Unlock()
-	if !stopping {
-		return nil
-	}
-	close(srv.quit)
-	for _, ln := range srv.listeners {
-		ln.Close()
-	}
-	for _, u := range srv.udpSocks {
-		u.pc.Close()
-	}
-	srv.pending.Range(func(c, _ any) bool {
-		c.(net.Conn).Close() // a TLS handshake in progress: no session exists yet
-		return true
-	})
-	// A session registered after this snapshot sees StateStopping and closes itself.
-	all := srv.sessions.snapshot(nil)
-	for _, s := range all {
-		if now {
-			s.abort(CloseServerShutdown)
-		} else {
-			s.Close(CloseServerShutdown)
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		srv.wg.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		for _, s := range srv.sessions.snapshot(all[:0]) {
-			s.abort(CloseServerShutdown)
-		}
-		<-done
-	}
-	srv.stopParking()
-	srv.listeners, srv.udpSocks = nil, nil
-	srv.infoMu.Lock()
-	srv.addrs, srv.lstats, srv.started = nil, nil, time.Time{}
-	srv.infoMu.Unlock()
-	srv.state.Store(int32(StateNotStarted))
-	close(srv.stopped)
-	srv.log.Info("stopped")
-	return err
 }
 
 // Session returns the live session with the given ID. Safe from any goroutine.

@@ -53,13 +53,13 @@ type tlsListener struct {
 
 func newTLSListener(spec TLSConfig, field string) (*tlsListener, error) {
 	if spec.Config == nil && spec.CertFile == "" && spec.KeyFile == "" {
-		return nil, bad(field, "needs CertFile and KeyFile, or Config")
+		return nil, configError(field, "needs CertFile and KeyFile, or Config")
 	}
 	if (spec.CertFile == "") != (spec.KeyFile == "") {
-		return nil, bad(field, "CertFile and KeyFile go together")
+		return nil, configError(field, "CertFile and KeyFile go together")
 	}
 	if spec.ClientAuth < ClientCertDefault || spec.ClientAuth > ClientCertRequired {
-		return nil, bad(field+".ClientAuth", "unknown policy %d", spec.ClientAuth)
+		return nil, configError(field+".ClientAuth", "unknown policy %d", spec.ClientAuth)
 	}
 	lt := &tlsListener{spec: spec, field: field}
 	if err := lt.load(); err != nil {
@@ -85,7 +85,7 @@ func (lt *tlsListener) load() error {
 	if lt.spec.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(lt.spec.CertFile, lt.spec.KeyFile)
 		if err != nil {
-			return bad(lt.field+".CertFile", "%v", err)
+			return configError(lt.field+".CertFile", "%v", err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 		cfg.GetCertificate = nil
@@ -94,11 +94,11 @@ func (lt *tlsListener) load() error {
 	if lt.spec.ClientCAFile != "" {
 		pem, err := os.ReadFile(lt.spec.ClientCAFile)
 		if err != nil {
-			return bad(lt.field+".ClientCAFile", "%v", err)
+			return configError(lt.field+".ClientCAFile", "%v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return bad(lt.field+".ClientCAFile", "%s holds no PEM certificate", lt.spec.ClientCAFile)
+			return configError(lt.field+".ClientCAFile", "%s holds no PEM certificate", lt.spec.ClientCAFile)
 		}
 		cfg.ClientCAs = pool
 		if policy == ClientCertDefault {
@@ -114,7 +114,7 @@ func (lt *tlsListener) load() error {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	if cfg.ClientAuth >= tls.VerifyClientCertIfGiven && cfg.ClientCAs == nil && cfg.VerifyPeerCertificate == nil {
-		return bad(lt.field+".ClientCAFile", "client certificates are verified, so a ClientCAFile (or Config.ClientCAs) is needed")
+		return configError(lt.field+".ClientCAFile", "client certificates are verified, so a ClientCAFile (or Config.ClientCAs) is needed")
 	}
 	lt.current.Store(cfg)
 	return nil
@@ -141,16 +141,15 @@ func (srv *Server[T]) ReloadTLS() error {
 	return nil
 }
 
-// handshake runs the server side of a TLS handshake on the session's goroutine, never on
-// the accept path, bounded by HandshakeTimeout. A failed handshake creates no session.
+// handshake runs the server side of a TLS handshake on the connection's own goroutine,
+// never on the accept path, bounded by HandshakeTimeout; a stop ends it at once (the
+// caller has listed c in srv.pending, which a stop closes). A failed handshake creates no
+// session.
 func (srv *Server[T]) handshake(c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
-	tc := tls.Server(c, cfg)
-	// A stop in progress closes c (see pending), which ends the handshake at once.
-	srv.pending.Store(c, struct{}{})
-	defer srv.pending.Delete(c)
 	if srv.State() == StateStopping {
 		return nil, ErrNotRunning
 	}
+	tc := tls.Server(c, cfg)
 	c.SetDeadline(time.Now().Add(srv.cfg.HandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		return nil, err
@@ -163,12 +162,16 @@ func (srv *Server[T]) handshake(c net.Conn, cfg *tls.Config) (*tls.Conn, error) 
 // certificates under mTLS), or nil when the session is not over TLS. Safe from any
 // goroutine.
 func (s *Session[T]) TLS() *tls.ConnectionState {
-	tc := s.tlsConn.Load()
+	st, ok := s.tr.(*stream[T])
+	if !ok {
+		return nil
+	}
+	tc := st.tlsConn.Load()
 	if tc == nil {
 		return nil
 	}
-	st := tc.ConnectionState()
-	return &st
+	cs := tc.ConnectionState()
+	return &cs
 }
 
 // StartTLS upgrades a plaintext TCP session to TLS with cfg (SuperSocket's
@@ -178,21 +181,23 @@ func (s *Session[T]) TLS() *tls.ConnectionState {
 // handshake runs as soon as the handler returns, before any further byte is read, bounded
 // by HandshakeTimeout; requests after it arrive decrypted, and TLS reports the new state.
 // A failed handshake closes the session with CloseSocketError. It returns an error at once
-// for a UDP session, a session already on TLS, or a nil cfg.
+// for a session that is not over TCP, a session already on TLS, or a nil cfg.
 func (s *Session[T]) StartTLS(cfg *tls.Config) error {
+	st, ok := s.tr.(*stream[T])
 	switch {
 	case cfg == nil:
 		return errors.New("supersocket: StartTLS: nil tls.Config")
-	case s.udp != nil:
-		return errors.New("supersocket: StartTLS: UDP sessions cannot upgrade to TLS")
-	case s.tlsConn.Load() != nil || s.upgrade != nil:
+	case !ok:
+		return errors.New("supersocket: StartTLS: only TCP sessions can upgrade to TLS")
+	case st.tlsConn.Load() != nil || st.upgrade != nil:
 		return errors.New("supersocket: StartTLS: session already uses TLS")
 	}
 	if cfg.MinVersion == 0 {
 		cfg = cfg.Clone()
 		cfg.MinVersion = tls.VersionTLS12
 	}
-	s.upgrade = cfg
+	st.upgrade = cfg
+	s.switching = true // no further request of this read is dispatched before the handshake
 	return nil
 }
 
@@ -200,28 +205,29 @@ func (s *Session[T]) StartTLS(cfg *tls.Config) error {
 // flushed in plaintext, then the handshake runs over the raw connection, fed first with
 // the bytes already received after the STARTTLS request (a client may pipeline its
 // ClientHello).
-func (s *Session[T]) upgradeTLS(received []byte) error {
-	cfg := s.upgrade
-	s.upgrade = nil
-	s.queue.Pause()
-	defer s.queue.Resume()
-	raw := s.conn
+func (st *stream[T]) upgradeTLS(received []byte) error {
+	cfg := st.upgrade
+	st.upgrade = nil
+	st.s.switching = false
+	st.queue.Pause()
+	defer st.queue.Resume()
+	raw := st.conn
 	var under net.Conn = raw
 	if len(received) > 0 {
 		under = &prefixConn{Conn: raw, prefix: append([]byte(nil), received...)}
 	}
 	tc := tls.Server(under, cfg)
-	raw.SetDeadline(time.Now().Add(s.srv.cfg.HandshakeTimeout))
+	raw.SetDeadline(time.Now().Add(st.s.srv.cfg.HandshakeTimeout))
 	err := tc.Handshake()
-	if s.closed.Load() == 0 {
+	if st.s.closed.Load() == 0 {
 		raw.SetDeadline(time.Time{})
 	}
 	if err != nil {
 		return fmt.Errorf("starttls handshake: %w", err)
 	}
-	s.stream = tc
-	s.queue.SetDirect(nil) // no non-blocking writes through TLS
-	s.tlsConn.Store(tc)
+	st.rw = tc
+	st.queue.SetDirect(nil) // no non-blocking writes through TLS
+	st.tlsConn.Store(tc)
 	return nil
 }
 

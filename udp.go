@@ -5,10 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 
 	"github.com/supersocket-go/supersocket/internal/pool"
-	"github.com/supersocket-go/supersocket/internal/sendq"
 )
 
 // UDP engine.
@@ -35,15 +33,6 @@ type udpRoute[T any] struct {
 	addr netip.AddrPort
 }
 
-// udpPeer is the UDP half of a Session.
-type udpPeer[T any] struct {
-	route atomic.Pointer[udpRoute[T]]
-	inbox chan []byte   // pooled copies of datagrams, oldest first
-	quit  chan struct{} // closed by Session.Close
-	key   netip.AddrPort
-	byID  bool
-}
-
 // udpTable finds UDP sessions by key.
 type udpTable[T any] struct {
 	mu     sync.RWMutex
@@ -67,9 +56,10 @@ func (u *udpSocket[T]) tune() {
 	}
 }
 
-func (u *udpSocket[T]) readLoop() {
+// receive is the socket's read loop, one goroutine per UDP listener, until the server
+// stops.
+func (u *udpSocket[T]) receive(r *run) {
 	srv := u.srv
-	defer srv.wg.Done()
 	// One byte more than the largest request, so an oversized datagram is seen as such
 	// rather than silently truncated to a valid-looking one.
 	buf := make([]byte, min(srv.cfg.MaxRequestLength+1, 1<<16))
@@ -80,7 +70,7 @@ func (u *udpSocket[T]) readLoop() {
 				return
 			}
 			select {
-			case <-srv.quit:
+			case <-r.quit:
 				return
 			default:
 			}
@@ -89,33 +79,33 @@ func (u *udpSocket[T]) readLoop() {
 		}
 		srv.counters.bytesIn.Add(uint64(n))
 		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-		u.deliver(buf[:n], addr)
+		u.deliver(r, buf[:n], addr)
 	}
 }
 
 // deliver routes one datagram to its session's inbox.
-func (u *udpSocket[T]) deliver(d []byte, from netip.AddrPort) {
+func (u *udpSocket[T]) deliver(r *run, d []byte, from netip.AddrPort) {
 	srv := u.srv
-	s := srv.udpSession(u, d, from)
-	if s == nil {
+	dg := srv.udpSession(r, u, d, from)
+	if dg == nil {
 		return
 	}
-	if r := s.udp.route.Load(); r.addr != from || r.sock != u {
-		s.udp.route.Store(&udpRoute[T]{sock: u, addr: from})
+	if rt := dg.route.Load(); rt.addr != from || rt.sock != u {
+		dg.route.Store(&udpRoute[T]{sock: u, addr: from})
 	}
 	cp := pool.Get(len(d))
 	copy(cp, d)
 	select {
-	case s.udp.inbox <- cp:
+	case dg.inbox <- cp:
 	default:
 		pool.Put(cp)
 		srv.counters.datagramsDropped.Add(1)
 	}
 }
 
-// udpSession returns the open session a datagram belongs to, creating it if needed, or
-// nil when the datagram is to be dropped.
-func (srv *Server[T]) udpSession(u *udpSocket[T], d []byte, from netip.AddrPort) *Session[T] {
+// udpSession returns the transport of the open session a datagram belongs to, creating
+// the session if needed, or nil when the datagram is to be dropped.
+func (srv *Server[T]) udpSession(r *run, u *udpSocket[T], d []byte, from netip.AddrPort) *datagrams[T] {
 	t := &srv.udp
 	var id []byte
 	keyed := srv.cfg.UDPSessionKey != nil
@@ -134,17 +124,19 @@ func (srv *Server[T]) udpSession(u *udpSocket[T], d []byte, from netip.AddrPort)
 		s = t.byAddr[from]
 	}
 	t.mu.RUnlock()
-	if s != nil && s.closed.Load() == 0 {
-		return s
+	if s == nil || s.closed.Load() != 0 {
+		if s = srv.newUDPSession(r, u, from, id, keyed, false, nil); s == nil {
+			return nil
+		}
 	}
-	return srv.newUDPSession(u, from, id, keyed, false, nil)
+	return s.tr.(*datagrams[T])
 }
 
 // newUDPSession admits and starts a session for a new key. Two datagrams racing for the
 // same new key get the same session.
-// Outbound sessions (Connect) skip AllowConnect. The caller holds a count of srv.wg, or
+// Outbound sessions (Connect) skip AllowConnect. The caller holds a count of r.wg, or
 // runMu for reading with the server running, so adding the session's goroutine is safe.
-func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []byte, keyed, outbound bool, init func(*Session[T])) *Session[T] {
+func (srv *Server[T]) newUDPSession(r *run, u *udpSocket[T], from netip.AddrPort, id []byte, keyed, outbound bool, init func(*Session[T])) *Session[T] {
 	t := &srv.udp
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -169,19 +161,21 @@ func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []b
 		}
 		return nil
 	}
-	s = newSession(srv, nil)
+	s = newSession(srv, r)
 	s.ip = ip
 	if !outbound {
 		s.listener = u.stats
 		u.stats.sessions.Add(1)
 	}
-	s.udp = &udpPeer[T]{
+	dg := &datagrams[T]{
+		s:     s,
 		inbox: make(chan []byte, srv.cfg.DatagramQueueSize),
 		quit:  make(chan struct{}),
 		key:   from,
 		byID:  keyed,
 	}
-	s.udp.route.Store(&udpRoute[T]{sock: u, addr: from})
+	dg.route.Store(&udpRoute[T]{sock: u, addr: from})
+	s.tr = dg
 	if keyed {
 		s.id = string(id)
 		if t.byID == nil {
@@ -194,86 +188,23 @@ func (srv *Server[T]) newUDPSession(u *udpSocket[T], from netip.AddrPort, id []b
 		}
 		t.byAddr[from] = s
 	}
-	srv.sessions.add(s)
-	srv.wg.Add(1)
+	srv.register(s)
 	if init != nil {
 		init(s)
 	}
-	go srv.serveUDP(s)
+	r.wg.Add(1)
+	go s.own()
 	return s
 }
 
-func (t *udpTable[T]) remove(s *Session[T]) {
+func (t *udpTable[T]) remove(dg *datagrams[T]) {
 	t.mu.Lock()
-	if s.udp.byID {
-		if t.byID[s.id] == s {
-			delete(t.byID, s.id)
+	if dg.byID {
+		if t.byID[dg.s.id] == dg.s {
+			delete(t.byID, dg.s.id)
 		}
-	} else if t.byAddr[s.udp.key] == s {
-		delete(t.byAddr, s.udp.key)
+	} else if t.byAddr[dg.key] == dg.s {
+		delete(t.byAddr, dg.key)
 	}
 	t.mu.Unlock()
-}
-
-// serveUDP is a UDP session's goroutine: its handlers run here, in order.
-func (srv *Server[T]) serveUDP(s *Session[T]) {
-	defer srv.wg.Done()
-	if srv.State() == StateStopping {
-		s.Close(CloseServerShutdown)
-	}
-	s.runUDP()
-	s.finish()
-}
-
-func (s *Session[T]) runUDP() {
-	if err := s.makeFilter(); err != nil {
-		s.srv.log.Error("cannot create the receive filter", "session", s.id, "err", err)
-		s.Close(CloseInternalError)
-	}
-	if h := s.srv.h.Connected; h != nil && s.closed.Load() == 0 {
-		s.call(func() { h(s) })
-	}
-	for s.closed.Load() == 0 {
-		select {
-		case d := <-s.udp.inbox:
-			if rest := s.process(d); rest != nil {
-				pool.Put(rest)
-				s.protocolError(errors.New("datagram ends inside a request: one datagram must hold whole requests"))
-			}
-		case <-s.udp.quit:
-		}
-	}
-	for {
-		select {
-		case d := <-s.udp.inbox:
-			pool.Put(d)
-		default:
-			return
-		}
-	}
-}
-
-// sendUDP writes parts as one datagram to the session's current address. It does not
-// queue: the datagram is in the kernel's hands, or refused, when it returns.
-func (s *Session[T]) sendUDP(parts [][]byte) error {
-	if s.closed.Load() != 0 {
-		return ErrSessionClosed
-	}
-	// Gathered into a pooled buffer even for one part, so that buffers passed to Send
-	// never escape to the heap through the socket call.
-	b := pool.Get(sendq.Size(parts))[:0]
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	defer pool.Put(b)
-	r := s.udp.route.Load()
-	n, err := r.sock.pc.WriteToUDPAddrPort(b, r.addr)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			return ErrSessionClosed
-		}
-		return err
-	}
-	s.onWrote(int64(n))
-	return nil
 }

@@ -1,0 +1,103 @@
+// Package frame steps a receive filter over buffered bytes: the rules every reader of
+// requests needs, written once for the server's sessions and the client package.
+//
+// A [Stepper] holds a stream's current filter and its request-length limit. [Stepper.Next]
+// runs the filter once and checks what it returns against the filter contract (package
+// filter): a refusal, a request over the limit, or a wait for more bytes with the limit
+// already buffered is the peer's fault ([ErrProtocol]); a filter that claims more bytes
+// than it was given is a bug in the filter ([ErrFilterBug]). After the request has been
+// handled, [Stepper.Advance] moves to the filter's chosen successor ([filter.Switcher]),
+// unless the application set one itself meanwhile ([Stepper.Set]). [Stepper.Keep] keeps
+// the unconsumed tail of a pooled buffer for the next read, growing it up to the limit.
+package frame
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/pool"
+)
+
+var (
+	// ErrProtocol is wrapped by Next's errors that are the peer's fault: the filter's
+	// own refusal, a request over the limit, or the limit buffered without a request.
+	ErrProtocol = errors.New("protocol error")
+	// ErrFilterBug is wrapped by Next's error for a filter that broke its contract.
+	ErrFilterBug = errors.New("receive filter bug")
+)
+
+// Stepper runs one stream's filter. The zero value is not usable; call Use first. It is
+// used by one goroutine at a time: the one reading the stream.
+type Stepper struct {
+	f     filter.Filter
+	sw    filter.Switcher // f as a Switcher, or nil: asked once per filter, not per request
+	limit int32           // int32 keeps the Stepper within 40 bytes (see supersocket's Session layout)
+	set   bool            // Set was called since the last Next
+}
+
+// Use makes f the filter and limit the largest request, in bytes, from now on.
+func (st *Stepper) Use(f filter.Filter, limit int) {
+	st.limit = int32(min(limit, math.MaxInt32))
+	st.use(f)
+}
+
+func (st *Stepper) use(f filter.Filter) {
+	st.f = f
+	st.sw, _ = f.(filter.Switcher)
+}
+
+// Set replaces the filter from the next request on, overriding the choice a Switcher
+// would make for the request being handled.
+func (st *Stepper) Set(f filter.Filter) {
+	st.use(f)
+	st.set = true
+}
+
+// Limit returns the largest request length.
+func (st *Stepper) Limit() int { return int(st.limit) }
+
+// Next runs the filter once over data. n > 0: req is the request at data's front, n bytes
+// long; n == 0 with a nil error: more bytes are needed. An error wraps ErrProtocol or
+// ErrFilterBug and says what happened. A panic in the filter is not recovered here: the
+// caller decides what it costs (the server guards a whole batch with one recover).
+func (st *Stepper) Next(data []byte) (req filter.Request, n int, err error) {
+	req, n, err = st.f.Filter(data)
+	switch {
+	case err != nil:
+		return req, 0, fmt.Errorf("%w: %w", ErrProtocol, err)
+	case n == 0:
+		if len(data) >= int(st.limit) {
+			return req, 0, fmt.Errorf("%w: %w: %d bytes buffered without a complete request (MaxRequestLength %d)",
+				ErrProtocol, filter.ErrTooLarge, len(data), st.limit)
+		}
+		return req, 0, nil
+	case n < 0 || n > len(data):
+		return req, 0, fmt.Errorf("%w: the filter consumed more bytes than it was given (%d of %d)", ErrFilterBug, n, len(data))
+	case n > int(st.limit):
+		return req, 0, fmt.Errorf("%w: %w: %d-byte request (MaxRequestLength %d)", ErrProtocol, filter.ErrTooLarge, n, st.limit)
+	}
+	st.set = false
+	return req, n, nil
+}
+
+// Advance follows the filter's choice of a successor after the last request was
+// handled, unless Set was called meanwhile.
+func (st *Stepper) Advance() {
+	// Only Set changes the filter between Next and Advance, so without a Set, sw is
+	// still the filter that produced the request.
+	if st.sw != nil && !st.set {
+		if next := st.sw.Next(); next != nil {
+			st.use(next)
+		}
+	}
+}
+
+// Keep returns the unconsumed tail rest of the pooled buffer buf moved to its front, in
+// a buffer with spare capacity for the next read: at least minCap in all, and twice
+// buf's capacity (up to the limit) when rest fills buf. A buffer that had to grow goes
+// back to the pool.
+func (st *Stepper) Keep(buf, rest []byte, minCap int) []byte {
+	return pool.Compact(buf, rest, minCap, int(st.limit))
+}

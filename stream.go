@@ -1,0 +1,194 @@
+package supersocket
+
+import (
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/supersocket-go/supersocket/internal/netread"
+	"github.com/supersocket-go/supersocket/internal/netwrite"
+	"github.com/supersocket-go/supersocket/internal/sendq"
+)
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked read or write.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// stream is the TCP transport, plain or TLS: the session's goroutine reads the socket
+// and dispatches (stream_read.go), and replies go through a bounded send queue, written
+// by the sender itself when the socket takes them at once, else by a writer goroutine
+// that exists only while there is something to write.
+//
+// It lives inside its Session (Session.tcp), hot fields first: see the Session struct.
+type stream[T any] struct {
+	s        *Session[T]
+	rd       *netread.Reader
+	readSize int   // the next read's buffer size (see Received)
+	armedAt  int64 // lastActive when the idle deadline was set
+	// held: the replies of a batch are held (see hold); armed: an idle deadline bounds
+	// the read (see BeforeRead); hopped: the session went idle, moved to a fresh
+	// goroutine, and waits without a deadline.
+	held, armed, hopped bool
+	queue               sendq.Queue
+	dw                  directWriter[T] // the queue's non-blocking writer (plain TCP on unix)
+
+	conn    net.Conn // the socket: addresses, deadlines, shutdown, close
+	rw      net.Conn // what requests are read from and replies written to: conn, or TLS over it
+	upgrade *tls.Config
+	tlsConn atomic.Pointer[tls.Conn] // the TLS layer, once there is one
+	tok     netread.Token            // the session's place in the server's parker
+	writeFn func()                   // bound once: writeLoop, started without allocating
+}
+
+// bindStream makes c, with its TLS layer tc if any, the session's transport.
+func (s *Session[T]) bindStream(c net.Conn, tc *tls.Conn) {
+	st := &s.tcp
+	st.s, st.conn, st.rw = s, c, c
+	st.queue.Init(s.srv.cfg.SendQueueSize, s.srv.cfg.SendQueueBytes, st.startWriter)
+	st.queue.OnWriteError(st.writeFailed)
+	st.writeFn = st.writeLoop
+	if tc != nil {
+		st.rw = tc
+		st.tlsConn.Store(tc)
+	} else if st.dw.t.Init(c) {
+		st.dw.s = s
+		st.queue.SetDirect(&st.dw)
+	}
+	s.tr = st
+}
+
+func (st *stream[T]) remoteAddr() net.Addr { return st.conn.RemoteAddr() }
+func (st *stream[T]) localAddr() net.Addr  { return st.conn.LocalAddr() }
+
+func (st *stream[T]) send(parts [][]byte, wait time.Duration) error {
+	var err error
+	if wait > 0 {
+		err = st.queue.Wait(parts, wait)
+	} else {
+		err = st.queue.Push(parts)
+	}
+	switch err {
+	case nil:
+		return nil
+	case sendq.ErrClosed:
+		return ErrSessionClosed
+	case sendq.ErrTimeout:
+		return ErrSendTimeout
+	default:
+		return ErrSendQueueFull
+	}
+}
+
+// hold holds the replies of a batch of requests, to leave in one write when it ends
+// (flush).
+func (st *stream[T]) hold() {
+	st.held = true
+	st.queue.Hold()
+}
+
+// flush ends a hold: held replies leave now.
+func (st *stream[T]) flush() {
+	st.held = false
+	st.queue.Release() // a write error closes the session via writeFailed
+}
+
+// startWriter starts writeLoop. The queue calls it only while the session holds a count
+// of its run (its owner goroutine, or the count a parked session keeps for its resume),
+// so the count is never zero here.
+func (st *stream[T]) startWriter() {
+	st.s.run.wg.Add(1)
+	go st.writeFn()
+}
+
+// writeLoop drains the send queue; it runs only while there is something to write, so an
+// idle session holds no writer goroutine.
+func (st *stream[T]) writeLoop() {
+	defer st.s.run.wg.Done()
+	st.queue.Drain(st.rw, st.s.wrote) // a write error closes the session via writeFailed
+}
+
+// writeFailed closes the session for a write error. The queue calls it before it wakes
+// blocked senders, so the reason is SocketError even if the reader then sees EOF.
+func (st *stream[T]) writeFailed(err error) {
+	s := st.s
+	if s.closed.Load() == 0 {
+		s.srv.log.Debug("write failed", "session", s.id, "err", err)
+	}
+	s.Close(CloseSocketError)
+}
+
+func (st *stream[T]) wake(linger time.Duration) {
+	if linger < 0 {
+		if st.queue.Close() {
+			// End a write in progress too, or a peer that never reads holds the session.
+			st.conn.SetWriteDeadline(aLongTimeAgo)
+		}
+		st.queue.Discard()
+	} else if st.queue.Close() {
+		st.conn.SetWriteDeadline(time.Now().Add(linger))
+	}
+	// Wake the reading goroutine, or bring one back for a parked session; it finishes
+	// the session once the writer is done.
+	st.conn.SetReadDeadline(aLongTimeAgo)
+	st.s.srv.unpark(&st.tok)
+}
+
+// halfCloser is a connection that can shut down each direction (*net.TCPConn).
+type halfCloser interface {
+	CloseRead() error
+	CloseWrite() error
+}
+
+func (st *stream[T]) cut() {
+	st.queue.Discard()
+	st.conn.SetWriteDeadline(aLongTimeAgo)
+	// shutdown(2) in both directions: the peer sees a FIN now, a read in progress
+	// returns, and a handler blocked inside the read callback keeps only the descriptor.
+	if hc, ok := st.conn.(halfCloser); ok {
+		hc.CloseWrite()
+		hc.CloseRead()
+	}
+}
+
+func (st *stream[T]) drain() { st.queue.WaitIdle() }
+
+func (st *stream[T]) release() {
+	if st.rw != st.conn {
+		st.rw.Close() // TLS: close_notify, bounded by the write deadline
+	}
+	st.conn.Close()
+	st.queue.Discard()
+}
+
+// Closing implements netread.Sleeper: a closing session does not park.
+func (st *stream[T]) Closing() bool { return st.s.closed.Load() != 0 }
+
+// Resume implements netread.Sleeper: the parker runs it on a new goroutine, which owns
+// the session from then on.
+func (st *stream[T]) Resume() { st.s.resume() }
+
+// directWriter is the session's non-blocking writer as its send queue sees it: the
+// socket's Trier, and the count of what it writes. It lives inside the Session, so a
+// direct send touches no other object than the socket's own.
+type directWriter[T any] struct {
+	s *Session[T]
+	t netwrite.Trier
+}
+
+// Try implements sendq.Direct.
+func (d *directWriter[T]) Try(b []byte) (int, error) {
+	n, err := d.t.Try(b)
+	if n > 0 {
+		d.s.wrote(int64(n))
+	}
+	return n, err
+}
+
+// TryVec implements sendq.Direct.
+func (d *directWriter[T]) TryVec(bufs [][]byte) (int64, error) {
+	n, err := d.t.TryVec(bufs)
+	if n > 0 {
+		d.s.wrote(n)
+	}
+	return n, err
+}
