@@ -819,8 +819,8 @@ func TestBrokenFilters(t *testing.T) {
 	})
 	for _, tc := range []struct{ mode, want string }{
 		{"panic", "panicked: boom"},
-		{"greedy", "consumed 301 of 300 bytes"},
-		{"lazy", "without a complete frame"},
+		{"greedy", "consumed more bytes than it was given (301 of 300)"},
+		{"lazy", "without a complete request"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			fac := func(int) filter.Filter { return badFilter{tc.mode} }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/frame"
 	"github.com/supersocket-go/supersocket/internal/netread"
 	"github.com/supersocket-go/supersocket/internal/pool"
 	"github.com/supersocket-go/supersocket/internal/sendq"
@@ -31,7 +32,7 @@ type link struct {
 	c      *Conn
 	conn   net.Conn
 	udp    bool
-	filter filter.Filter // used by the reader only
+	frames frame.Stepper // the receive filter; used by the reader only
 	q      sendq.Queue   // TCP only
 	down   atomic.Bool   // set once the link has ended
 
@@ -84,7 +85,8 @@ func (w *waiter) take() (Message, error) {
 }
 
 func newLink(c *Conn, nc net.Conn, f filter.Filter) *link {
-	l := &link{c: c, conn: nc, udp: c.cfg.udp(), filter: f, turn: make(chan struct{}, 1)}
+	l := &link{c: c, conn: nc, udp: c.cfg.udp(), turn: make(chan struct{}, 1)}
+	l.frames.Use(f, c.cfg.MaxRequestLength)
 	l.q.Init(c.cfg.SendQueueSize, c.cfg.SendQueueBytes, l.startWriter)
 	if c.cfg.ReplyID != nil {
 		l.ids = make(map[uint64]*waiter)
@@ -387,7 +389,6 @@ func (l *link) serveStream() (cause error) {
 // was consumed (the buffer goes back to the pool), otherwise the unconsumed bytes at the
 // front of a buffer with room for more.
 func (l *link) process(buf []byte) ([]byte, error) {
-	limit := l.c.cfg.MaxRequestLength
 	data := buf
 	for len(data) > 0 {
 		req, n, err := l.decode(data)
@@ -395,10 +396,6 @@ func (l *link) process(buf []byte) ([]byte, error) {
 			return buf, err
 		}
 		if n == 0 {
-			if len(data) >= limit {
-				return buf, protocolErr(fmt.Errorf("%w: %d bytes buffered without a complete frame (MaxRequestLength %d)",
-					filter.ErrTooLarge, len(data), limit))
-			}
 			break
 		}
 		if !l.deliver(req) {
@@ -410,35 +407,28 @@ func (l *link) process(buf []byte) ([]byte, error) {
 		pool.Put(buf)
 		return nil, nil
 	}
-	return pool.Compact(buf, data, 0, limit), nil
+	return l.frames.Keep(buf, data, 0), nil
 }
 
-// decode runs the filter once, checks what it returns, and moves to the filter's chosen
-// successor after a frame. A refusal by the filter is a protocol error; a filter that
-// panics or breaks its contract is a bug, reported as such.
+// decode runs the filter once through the stepper, which checks what it returns (the
+// same rules as the server's) and moves to the filter's chosen successor after a frame.
+// A refusal is a protocol error; a filter that panics or breaks its contract is a bug,
+// reported as such.
 func (l *link) decode(data []byte) (req filter.Request, n int, err error) {
-	f := l.filter
 	var panicked any
 	func() {
 		defer func() { panicked = recover() }()
-		req, n, err = f.Filter(data)
+		req, n, err = l.frames.Next(data)
 	}()
-	limit := l.c.cfg.MaxRequestLength
 	switch {
 	case panicked != nil:
 		return req, 0, fmt.Errorf("client: the receive filter panicked: %v", panicked)
+	case errors.Is(err, frame.ErrFilterBug):
+		return req, 0, fmt.Errorf("client: %w", err)
 	case err != nil:
 		return req, 0, protocolErr(err)
-	case n < 0 || n > len(data):
-		return req, 0, fmt.Errorf("client: the receive filter consumed %d of %d bytes", n, len(data))
-	case n > limit:
-		return req, 0, protocolErr(fmt.Errorf("%w: %d-byte frame (MaxRequestLength %d)", filter.ErrTooLarge, n, limit))
 	case n > 0:
-		if sw, ok := f.(filter.Switcher); ok {
-			if next := sw.Next(); next != nil {
-				l.filter = next
-			}
-		}
+		l.frames.Advance()
 	}
 	return req, n, nil
 }

@@ -20,13 +20,9 @@ import (
 	"github.com/supersocket-go/supersocket/internal/pool"
 )
 
-var (
-	// ErrProtocol is wrapped by Next's errors that are the peer's fault: the filter's
-	// own refusal, a request over the limit, or the limit buffered without a request.
-	ErrProtocol = errors.New("protocol error")
-	// ErrFilterBug is wrapped by Next's error for a filter that broke its contract.
-	ErrFilterBug = errors.New("receive filter bug")
-)
+// ErrFilterBug is wrapped by Next's error for a filter that broke its contract. Every
+// other error of Next is the peer's fault: a protocol error.
+var ErrFilterBug = errors.New("receive filter bug")
 
 // Stepper runs one stream's filter. The zero value is not usable; call Use first. It is
 // used by one goroutine at a time: the one reading the stream.
@@ -59,24 +55,24 @@ func (st *Stepper) Set(f filter.Filter) {
 func (st *Stepper) Limit() int { return int(st.limit) }
 
 // Next runs the filter once over data. n > 0: req is the request at data's front, n bytes
-// long; n == 0 with a nil error: more bytes are needed. An error wraps ErrProtocol or
-// ErrFilterBug and says what happened. A panic in the filter is not recovered here: the
+// long; n == 0 with a nil error: more bytes are needed. An error is a protocol error (the
+// filter's own, or one wrapping filter.ErrTooLarge) unless it wraps ErrFilterBug. A panic in the filter is not recovered here: the
 // caller decides what it costs (the server guards a whole batch with one recover).
 func (st *Stepper) Next(data []byte) (req filter.Request, n int, err error) {
 	req, n, err = st.f.Filter(data)
 	switch {
 	case err != nil:
-		return req, 0, fmt.Errorf("%w: %w", ErrProtocol, err)
+		return req, 0, err
 	case n == 0:
 		if len(data) >= int(st.limit) {
-			return req, 0, fmt.Errorf("%w: %w: %d bytes buffered without a complete request (MaxRequestLength %d)",
-				ErrProtocol, filter.ErrTooLarge, len(data), st.limit)
+			return req, 0, fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)",
+				filter.ErrTooLarge, len(data), st.limit)
 		}
 		return req, 0, nil
 	case n < 0 || n > len(data):
 		return req, 0, fmt.Errorf("%w: the filter consumed more bytes than it was given (%d of %d)", ErrFilterBug, n, len(data))
 	case n > int(st.limit):
-		return req, 0, fmt.Errorf("%w: %w: %d-byte request (MaxRequestLength %d)", ErrProtocol, filter.ErrTooLarge, n, st.limit)
+		return req, 0, fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, st.limit)
 	}
 	st.set = false
 	return req, n, nil

@@ -37,7 +37,7 @@ type Parker struct {
 	exited chan struct{}
 
 	mu      sync.Mutex
-	waiting map[uint32]Sleeper // token → the parked connection's owner; nil once stopped
+	waiting map[uint32]parked // token → the parked connection; nil once stopped
 	next    uint32
 	err     error // why the watcher failed, if it did
 }
@@ -61,7 +61,7 @@ func newParker(wait func(int, []syscall.EpollEvent, int) (int, error), onFail fu
 		syscall.Close(epfd)
 		return nil, err
 	}
-	p := &Parker{epfd: epfd, wait: wait, onFail: onFail, exited: make(chan struct{}), waiting: make(map[uint32]Sleeper)}
+	p := &Parker{epfd: epfd, wait: wait, onFail: onFail, exited: make(chan struct{}), waiting: make(map[uint32]parked)}
 	p.file = os.NewFile(uintptr(epfd), "supersocket-parker")
 	if p.raw, err = p.file.SyscallConn(); err != nil {
 		p.file.Close()
@@ -104,8 +104,14 @@ func (p *Parker) Park(r *Reader, tok *Token, o Sleeper) bool {
 		tok.v.Store(0)
 		return false
 	}
-	p.waiting[t] = o
+	p.waiting[t] = parked{tok: tok, owner: o}
 	return true
+}
+
+// parked is a parked connection: its token, cleared when it leaves, and its owner.
+type parked struct {
+	tok   *Token
+	owner Sleeper
 }
 
 // Unpark takes a parked connection back and returns its owner, whose Resume the caller
@@ -121,12 +127,13 @@ func (p *Parker) Unpark(tok *Token) Sleeper {
 
 // take removes token t's connection from the waiting set; p.mu is held.
 func (p *Parker) take(t uint32) Sleeper {
-	o, ok := p.waiting[t]
+	w, ok := p.waiting[t]
 	if !ok {
 		return nil
 	}
 	delete(p.waiting, t)
-	return o
+	w.tok.v.Store(0)
+	return w.owner
 }
 
 // Parked returns how many connections are parked.
