@@ -20,9 +20,10 @@
 //
 // # Event order
 //
-// For one session, the handlers run in this order, one at a time, on the session's
-// goroutine, never concurrently with each other (a session idle for a quarter second gives
-// up its goroutine and gets a new one when bytes come; the order holds across that):
+// For one session, the handlers run in this order, one at a time, never concurrently with
+// each other. One goroutine at a time owns a session and runs its handlers (a TCP session
+// idle for a quarter second gives its goroutine up and a new one takes over when bytes
+// come; the order holds across that); different sessions' handlers run in parallel:
 //
 //	accept ──► AllowConnect? ──► MaxConnections? ──(refused: closed, counted, OnRefused)
 //	   │
@@ -65,4 +66,29 @@
 // (malformed or over MaxRequestLength) CloseProtocolError, a handler panic
 // CloseApplicationError, idleness CloseTimeOut, a Shutdown CloseServerShutdown, and
 // Session.Close takes the reason the application gives (CloseServerClosing by convention).
+//
+// # Stopping
+//
+// Stopping never waits for application code that does not return, and one session never
+// waits for another:
+//
+//	Shutdown(ctx)  listeners closed ─► every session Close(ServerShutdown) ─► wait for all
+//	               (queued bytes flushed, handlers in progress finish, Closed handlers run)
+//	                 │ ctx ends first
+//	                 ▼
+//	Stop()         every session aborted at once: queued bytes dropped, connection shut
+//	               down (the peer sees the end now) ─► wait for each session that is not
+//	               inside a Connected or Request handler (its Closed handler included)
+//	                 │
+//	                 ▼
+//	               return (Shutdown: ctx.Err(); Stop: nil)
+//
+// A session whose Connected or Request handler is still running when the stop returns —
+// blocked on a channel, a lock, a slow database, or the very handler that called Stop —
+// finishes when that handler returns: its Closed handler runs then, with
+// CloseServerShutdown. [Server.Wait] waits for those sessions (and for everything else
+// the server started). So Shutdown called from a handler returns when its context ends,
+// and Stop called from a handler returns once every other session has closed. A Closed
+// handler that began before the stop may call Stop or Shutdown too; Closed handlers that
+// the stop caused are waited for, and must return.
 package supersocket

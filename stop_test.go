@@ -2,11 +2,15 @@ package supersocket
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/supersocket-go/supersocket/filter"
 )
 
 // Stopping never waits behind application code: a handler that is blocked when the server
@@ -19,6 +23,7 @@ import (
 // other requests are echoed.
 type blockScene struct {
 	srv     *Server[struct{}]
+	handled chan struct{} // a Request handler other than BLOCK's has returned
 	entered chan *Session[struct{}]
 	closed  chan closeEvent
 	release func() // unblocks every BLOCK handler; safe to call more than once
@@ -29,9 +34,17 @@ func newBlockScene(t *testing.T, cfg Config, sessions int, extra func(*Session[s
 	gate := make(chan struct{})
 	var once sync.Once
 	sc := &blockScene{
+		handled: make(chan struct{}, 64),
 		entered: make(chan *Session[struct{}], sessions),
 		closed:  make(chan closeEvent, sessions),
 		release: func() { once.Do(func() { close(gate) }) },
+	}
+	// ObserveRequest runs once the handler has returned: a test that needs idle sessions
+	// (not a handler's last instructions racing the stop) waits for it.
+	cfg.ObserveRequest = func(key string, _ time.Duration) {
+		if key == "ECHO" {
+			sc.handled <- struct{}{}
+		}
 	}
 	sc.srv = startServer(t, cfg, Handlers[struct{}]{
 		Request: func(s *Session[struct{}], r Request) {
@@ -61,15 +74,16 @@ func newBlockScene(t *testing.T, cfg Config, sessions int, extra func(*Session[s
 }
 
 // idleClients dials n clients and completes one request on each, so each is a live,
-// idle session.
-func idleClients(t *testing.T, srv *Server[struct{}], n int) []*client {
+// idle session: its handler has returned.
+func (sc *blockScene) idleClients(t *testing.T, n int) []*client {
 	t.Helper()
 	cs := make([]*client, n)
 	for i := range cs {
-		cs[i] = dial(t, srv)
+		cs[i] = dial(t, sc.srv)
 		if got := cs[i].roundTrip("ECHO up\r\n"); got != "ECHO up\r\n" {
 			t.Fatalf("echo: %q", got)
 		}
+		recv(t, sc.handled, "the ECHO handler to return")
 	}
 	return cs
 }
@@ -142,7 +156,7 @@ func isEOFOrReset(err error) bool { return errors.Is(err, io.EOF) || isReset(err
 func TestStop_BlockedHandlerDelaysNoOtherSession(t *testing.T) {
 	const idle = 20
 	sc := newBlockScene(t, Config{}, idle+1, nil)
-	cs := idleClients(t, sc.srv, idle)
+	cs := sc.idleClients(t, idle)
 	blocked, bs := sc.blockOne(t)
 
 	start := time.Now()
@@ -202,7 +216,7 @@ func TestShutdown_FromAHandlerReturnsWhenItsContextEnds(t *testing.T) {
 		results <- result{err, time.Since(start), len(sc.closed)}
 		return true
 	})
-	cs := idleClients(t, sc.srv, 3)
+	cs := sc.idleClients(t, 3)
 	admin := dial(t, sc.srv)
 	admin.send("SHUTDOWN\r\n")
 	res := recv(t, results, "Shutdown called from a handler to return")
@@ -245,7 +259,7 @@ func TestStop_FromAHandlerReturnsOnceTheOthersClosed(t *testing.T) {
 		results <- result{err, len(sc.closed)}
 		return true
 	})
-	cs := idleClients(t, sc.srv, 5)
+	cs := sc.idleClients(t, 5)
 	admin := dial(t, sc.srv)
 	admin.send("STOP\r\n")
 	res := recv(t, results, "Stop called from a handler to return")
@@ -285,7 +299,7 @@ func TestShutdown_ExpiredContextForcesTheRestClosedInParallel(t *testing.T) {
 		writerBusy(t, recv(t, sessions, "a queue to fill"))
 		all = append(all, c)
 	}
-	all = append(all, idleClients(t, sc.srv, idleN)...)
+	all = append(all, sc.idleClients(t, idleN)...)
 	var blocked []*Session[struct{}]
 	for range blockedN {
 		c, s := sc.blockOne(t)
@@ -354,5 +368,98 @@ func TestRestart_WhileAnOldHandlerIsBlocked(t *testing.T) {
 	defer cancel()
 	if err := sc.srv.Wait(ctx); err != nil {
 		t.Fatalf("Wait: %v", err)
+	}
+}
+
+// A Closed handler that calls Stop (the last client left) does not deadlock: its stop
+// returns, the other sessions closed.
+func TestStop_FromAClosedHandler(t *testing.T) {
+	stopped := make(chan error, 1)
+	closed := make(chan closeEvent, 3)
+	srv := startServer(t, Config{}, Handlers[struct{}]{
+		Request: echoFrame[struct{}],
+		Closed: func(s *Session[struct{}], r CloseReason) {
+			closed <- closeEvent{s.ID(), r, time.Now()}
+			if r == CloseClientClosing {
+				stopped <- s.Server().Stop()
+			}
+		},
+	})
+	others := []*client{dial(t, srv), dial(t, srv)}
+	for _, c := range others {
+		if got := c.roundTrip("ECHO up\r\n"); got != "ECHO up\r\n" {
+			t.Fatalf("echo: %q", got)
+		}
+	}
+	leaver := dial(t, srv)
+	if got := leaver.roundTrip("ECHO bye\r\n"); got != "ECHO bye\r\n" {
+		t.Fatalf("echo: %q", got)
+	}
+	leaver.Close()
+	if err := recv(t, stopped, "Stop called from a Closed handler to return"); err != nil {
+		t.Fatal(err)
+	}
+	eofAll(t, others)
+	for range 3 {
+		recv(t, closed, "a Closed event")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	if err := srv.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+}
+
+// Over UDP too a blocked handler holds only its own session: Stop returns with every
+// other UDP session's Closed handler run.
+func TestStop_BlockedUDPHandler(t *testing.T) {
+	sc := newBlockScene(t, Config{Listeners: udpLoopback(), Filter: filter.CommandLine()}, 4, nil)
+	var idle []*udpClient
+	for range 3 {
+		c := newUDPClient(t, addrOf(sc.srv))
+		c.send([]byte("ECHO up\r\n"))
+		if got := string(c.recv()); got != "ECHO up\r\n" {
+			t.Fatalf("udp echo: %q", got)
+		}
+		idle = append(idle, c)
+	}
+	blocker := newUDPClient(t, addrOf(sc.srv))
+	blocker.send([]byte("BLOCK\r\n"))
+	bs := recv(t, sc.entered, "the UDP handler to block")
+	if err := sc.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	evs := drainClosed(sc.closed)
+	if len(evs) != len(idle) {
+		t.Fatalf("%d Closed events when Stop returned, want %d", len(evs), len(idle))
+	}
+	sc.release()
+	if ev := recv(t, sc.closed, "the blocked UDP session's Closed"); ev.id != bs.ID() || ev.reason != CloseServerShutdown {
+		t.Fatalf("Closed(%s, %v)", ev.id, ev.reason)
+	}
+}
+
+// A TLS session whose handler is blocked is shut down under its TLS layer: the client
+// sees the connection end at once, and Stop returns.
+func TestStop_BlockedTLSHandler(t *testing.T) {
+	ca := newTestCA(t)
+	cert, _, _ := ca.issue(t, "127.0.0.1", false)
+	spec := TLSConfig{Config: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	sc := newBlockScene(t, Config{Listeners: []ListenerConfig{{Addr: "127.0.0.1:0", TLS: &spec}}}, 2, nil)
+	c, err := tls.Dial("tcp", addrOf(sc.srv), &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "BLOCK\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, sc.entered, "the TLS handler to block")
+	if err := sc.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	if _, err := c.Read(make([]byte, 16)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read from the TLS client after Stop: %v, want the connection's end", err)
 	}
 }

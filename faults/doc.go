@@ -17,6 +17,7 @@
 //	garbage ClientHello, plaintext to TLS         TestTLSGarbage
 //	Shutdown under full load                      TestShutdownUnderLoad
 //	Stats readable while Shutdown drains          TestStatsDuringShutdown
+//	stop with handlers blocked in app code        TestStopWithBlockedHandlers
 //	bytes accepted before a graceful Close        TestDataIntegrity
 //	a client that never reads                     TestNonReaderMemoryBounded
 //	a peer reset while a handler waits in Send    TestPeerResetWhileSendBlocked

@@ -34,14 +34,20 @@ var (
 //
 // The writer role is held by one goroutine at a time: a writer goroutine (Drain), a
 // sender writing straight to the socket because the queue was empty (see SetDirect), or
-// the session's reader flushing a held batch (Release).
+// the session's reader flushing a held batch (Release). Whether a writer may start is
+// the queue's state, three fields:
+//
+//	closed   no message is accepted any more (what is queued may still be written)
+//	writing  the writer role is taken
+//	gate     open: a writer starts when bytes are queued; held: the session's reader is
+//	         dispatching a batch and writes it at Release; paused: nobody writes until
+//	         Resume (the connection under the queue is being replaced)
 type Queue struct {
 	// The fields every send touches come first, within the first cache lines.
 	mu       sync.Mutex
 	closed   bool
 	writing  bool     // the writer role is taken
-	paused   bool     // no writer may start (the stream is being replaced)
-	held     bool     // the session's reader is dispatching a batch; it flushes in Release
+	gate     gate     // whether a writer may start (see above)
 	chunks   [][]byte // queued bytes, oldest first; each chunk is from pool
 	msgs     int
 	bytes    int
@@ -58,6 +64,15 @@ type Queue struct {
 	failed func(error)   // told of a write error before waiters wake (OnWriteError)
 	space  chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
+
+// gate says whether a writer may start when bytes are queued.
+type gate uint8
+
+const (
+	gateOpen   gate = iota // a writer starts as soon as bytes are queued
+	gateHeld               // the reader holds a batch's replies until Release
+	gatePaused             // nobody writes until Resume
+)
 
 // Init sets the bounds, and start, which the queue calls (never under its lock) when a
 // writer goroutine must be started to call Drain. maxMsgs and maxBytes must be positive.
@@ -121,7 +136,7 @@ func (q *Queue) Push(parts [][]byte) error {
 // directLocked takes the writer role for a direct send when nothing is queued and
 // nobody writes; the caller then calls direct, which lets go of the lock.
 func (q *Queue) directLocked() bool {
-	if q.dw == nil || q.writing || q.held || q.paused || q.closed || len(q.chunks) > 0 {
+	if q.dw == nil || q.writing || q.gate != gateOpen || q.closed || len(q.chunks) > 0 {
 		return false
 	}
 	q.writing = true
@@ -180,9 +195,9 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 	if q.msgs > 0 && (q.msgs >= q.maxMsgs || q.bytes+n > q.maxBytes) {
 		// A full queue ends a Hold: waiting for the batch's end could wait forever if the
 		// sender is the batch's own handler.
-		if q.held {
-			q.held = false
-			if !q.writing && !q.paused {
+		if q.gate == gateHeld {
+			q.gate = gateOpen
+			if !q.writing {
 				q.writing = true
 				return true, ErrFull
 			}
@@ -194,7 +209,7 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 	for _, p := range parts {
 		q.appendLocked(p)
 	}
-	if q.writing || q.paused || q.held {
+	if q.writing || q.gate != gateOpen {
 		return false, nil
 	}
 	q.writing = true
@@ -205,7 +220,9 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 // several requests, so the replies to all of them leave in one write.
 func (q *Queue) Hold() {
 	q.mu.Lock()
-	q.held = true
+	if q.gate == gateOpen {
+		q.gate = gateHeld
+	}
 	q.mu.Unlock()
 }
 
@@ -217,17 +234,21 @@ var ErrWouldBlock = errors.New("write would block")
 // the caller's goroutine with the SetDirect write, if any; what cannot be written at once
 // goes to a writer it starts. err is a write error (the queue is then closed and emptied).
 func (q *Queue) Release() error {
-	start, err := q.release1()
+	start, err := q.writeHeld()
 	if start {
 		q.start()
 	}
 	return err
 }
 
-func (q *Queue) release1() (start bool, err error) {
+// writeHeld is Release's work: it opens the gate and writes what the batch queued with
+// the Direct writer; start reports that a writer goroutine must take the rest.
+func (q *Queue) writeHeld() (start bool, err error) {
 	q.mu.Lock()
-	q.held = false
-	if q.writing || q.paused || len(q.chunks) == 0 {
+	if q.gate == gateHeld {
+		q.gate = gateOpen
+	}
+	if q.writing || q.gate == gatePaused || len(q.chunks) == 0 {
 		q.mu.Unlock()
 		return false, nil
 	}
@@ -260,7 +281,7 @@ func (q *Queue) release1() (start bool, err error) {
 		off, err2 = int(n), err
 	}
 	if err2 != nil && err2 != ErrWouldBlock {
-		q.release(taken)
+		q.recycle(taken)
 		q.fail(err2)
 		return false, err2
 	}
@@ -277,7 +298,7 @@ func (q *Queue) release1() (start bool, err error) {
 		q.mu.Unlock()
 		return true, nil
 	}
-	q.release(taken)
+	q.recycle(taken)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.chunks) > 0 && !q.closed {
@@ -298,8 +319,8 @@ func (q *Queue) takeLocked() [][]byte {
 	return taken
 }
 
-// release returns written chunks to the pool and keeps their slice for the next take.
-func (q *Queue) release(taken [][]byte) {
+// recycle returns written chunks to the pool and keeps their slice for the next take.
+func (q *Queue) recycle(taken [][]byte) {
 	for i, c := range taken {
 		pool.Put(c)
 		taken[i] = nil
@@ -335,7 +356,7 @@ func (q *Queue) fail(err error) {
 // connection under the queue is replaced (a TLS upgrade).
 func (q *Queue) Pause() {
 	q.mu.Lock()
-	q.paused = true
+	q.gate = gatePaused
 	for q.writing {
 		q.idle.Wait()
 	}
@@ -345,8 +366,8 @@ func (q *Queue) Pause() {
 // Resume undoes Pause, starting a writer for messages queued meanwhile.
 func (q *Queue) Resume() {
 	q.mu.Lock()
-	q.paused = false
-	start := len(q.chunks) > 0 && !q.writing && !q.closed && !q.held
+	q.gate = gateOpen
+	start := len(q.chunks) > 0 && !q.writing && !q.closed
 	if start {
 		q.writing = true
 	}
@@ -461,7 +482,7 @@ func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 		q.mu.Lock()
 		q.bufs = bufs[:0]
 		q.mu.Unlock()
-		q.release(taken)
+		q.recycle(taken)
 		if err != nil {
 			q.fail(err)
 			return err
