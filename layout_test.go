@@ -33,7 +33,7 @@ func TestSessionHotFieldsLeadTheStruct(t *testing.T) {
 		"tcp.armedAt":  tcp + unsafe.Offsetof(s.tcp.armedAt),
 		"tcp.held":     tcp + unsafe.Offsetof(s.tcp.held),
 		"tcp.armed":    tcp + unsafe.Offsetof(s.tcp.armed),
-		"tcp.hopped":   tcp + unsafe.Offsetof(s.tcp.hopped),
+		"tcp.idleWait": tcp + unsafe.Offsetof(s.tcp.idleWait),
 	}
 	for name, off := range hot {
 		if off >= queue {

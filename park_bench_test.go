@@ -14,7 +14,7 @@ import (
 // (timer stopped) until every session has given up its goroutine again. "parked" wakes
 // parked sessions (Linux: the parker starts a goroutine); "waiting" is the same traffic
 // with sessions that keep their goroutine blocked in the runtime's poller. The difference
-// is what parking adds to a request that follows an idle gap longer than idleHop.
+// is what parking adds to a request that follows an idle gap longer than parkAfter.
 func BenchmarkWake(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("parking needs epoll")
@@ -22,7 +22,7 @@ func BenchmarkWake(b *testing.B) {
 	const conns = 64
 	for _, bc := range []struct {
 		name string
-		hop  time.Duration
+		park time.Duration
 	}{{"waiting", time.Hour}, {"parked", time.Millisecond}} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv, err := New(Config{Listeners: loopback(), Logger: quietLogger()}, Handlers[struct{}]{
@@ -31,7 +31,7 @@ func BenchmarkWake(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv.idleHop = bc.hop
+			srv.parkAfter = bc.park
 			if err := srv.Start(); err != nil {
 				b.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func BenchmarkWake(b *testing.B) {
 				}
 			}
 			settle := func() {
-				if bc.hop > time.Second {
+				if bc.park > time.Second {
 					return
 				}
 				deadline := time.Now().Add(waitLong)
@@ -65,7 +65,7 @@ func BenchmarkWake(b *testing.B) {
 					if time.Now().After(deadline) {
 						b.Fatalf("%d of %d sessions parked", srv.parkedCount(), conns)
 					}
-					time.Sleep(bc.hop)
+					time.Sleep(bc.park)
 				}
 			}
 			round()

@@ -23,18 +23,18 @@ func waitParked[T any](t *testing.T, srv *Server[T], n int) {
 	}
 }
 
-// outwaitHop waits until n of srv's sessions have left their goroutine: parked on Linux
-// (an observable state), elsewhere after the hop's interval, for which there is no event.
-func outwaitHop[T any](t *testing.T, srv *Server[T], n int) {
+// waitIdle waits until n of srv's sessions have left their goroutine: parked on Linux
+// (an observable state), elsewhere after parkAfter, for which there is no event.
+func waitIdle[T any](t *testing.T, srv *Server[T], n int) {
 	t.Helper()
 	if runtime.GOOS == "linux" {
 		waitParked(t, srv, n)
 		return
 	}
-	time.Sleep(idleHop + idleHop/2)
+	time.Sleep(parkAfter + parkAfter/2)
 }
 
-// TestIdleSessionWakesForRequestsFINAndClose: a session idle past idleHop gives up its
+// TestIdleSessionWakesForRequestsFINAndClose: a session idle past parkAfter gives up its
 // goroutine (Linux: it parks with none; elsewhere it moves to a fresh one); bytes, the
 // peer's FIN and Close from another goroutine each bring it back, with its state intact
 // and the right close reason.
@@ -68,20 +68,20 @@ func TestIdleSessionWakesForRequestsFINAndClose(t *testing.T) {
 	b, askB := dial()
 	askA("1\r\n")
 	askB("1\r\n")
-	outwaitHop(t, srv, 2)
+	waitIdle(t, srv, 2)
 	askA("2\r\n") // bytes resume a
 	askB("2\r\n")
-	outwaitHop(t, srv, 2) // and both park again
+	waitIdle(t, srv, 2) // and both park again
 	askA("3\r\n")
 
 	// The peer's FIN wakes a parked session: ClientClosing.
-	outwaitHop(t, srv, 2)
+	waitIdle(t, srv, 2)
 	a.(*net.TCPConn).CloseWrite()
 	if why := recvWithin(t, closed, "Closed after FIN"); why != CloseClientClosing {
 		t.Fatalf("closed with %v, want ClientClosing", why)
 	}
 	// Close from another goroutine wakes a parked session: ServerClosing, and the peer sees EOF.
-	outwaitHop(t, srv, 1)
+	waitIdle(t, srv, 1)
 	for s := range srv.Sessions() {
 		s.Close(CloseServerClosing)
 	}
@@ -158,7 +158,7 @@ func TestRequestWithFINAfterParkClosesSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	outwaitHop(t, srv, conns)
+	waitIdle(t, srv, conns)
 	for _, c := range cs {
 		c.Write([]byte("BYE\r\n"))
 		c.CloseWrite()

@@ -69,7 +69,7 @@ type Server[T any] struct {
 	acceptRate *tokenBucket // nil: no limit
 	parkMu     sync.Mutex
 	parker     *netread.Parker // idle sessions without a goroutine; nil until one parks
-	idleHop    time.Duration   // idleHop, or shorter in a benchmark
+	parkAfter  time.Duration   // parkAfter, or shorter in a benchmark
 
 	sessions registry[T]
 	udp      udpTable[T]
@@ -89,7 +89,7 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	if h.Request == nil {
 		return nil, &ConfigError{Field: "Handlers.Request", Problem: "a request handler is required"}
 	}
-	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name), idleHop: idleHop}
+	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name), parkAfter: parkAfter}
 	srv.stopped = make(chan struct{})
 	srv.entered = make(chan struct{}, 1)
 	srv.unfinished = make(map[*run]struct{})

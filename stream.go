@@ -26,11 +26,11 @@ type stream[T any] struct {
 	readSize int   // the next read's buffer size (see Received)
 	armedAt  int64 // lastActive when the idle deadline was set
 	// held: the replies of a batch are held (see hold); armed: an idle deadline bounds
-	// the read (see BeforeRead); hopped: the session went idle, moved to a fresh
-	// goroutine, and waits without a deadline.
-	held, armed, hopped bool
-	queue               sendq.Queue
-	dw                  directWriter[T] // the queue's non-blocking writer (plain TCP on unix)
+	// the read (see BeforeRead); idleWait: the session went idle but could not park, so
+	// it moved to a fresh goroutine and waits without a deadline.
+	held, armed, idleWait bool
+	queue                 sendq.Queue
+	dw                    directWriter[T] // the queue's non-blocking writer (plain TCP on unix)
 
 	conn    net.Conn // the socket: addresses, deadlines, shutdown, close
 	rw      net.Conn // what requests are read from and replies written to: conn, or TLS over it

@@ -13,8 +13,8 @@ import (
 // maxReadSize bounds how far a session's read buffer grows for a busy stream.
 const maxReadSize = 64 << 10
 
-// idleHop is how long a TCP session waits for bytes, with nothing pending, before its
-// goroutine lets go of it. Handling requests grows a goroutine's stack (to 4 KiB and
+// parkAfter is how long a TCP session waits for bytes, with nothing pending, before it
+// parks: its goroutine lets go of it. Handling requests grows a goroutine's stack (to 4 KiB and
 // more), and the runtime keeps that stack while the goroutine waits. On Linux the session
 // then parks: its goroutine exits and the server's parker starts a new one when the
 // socket is readable (see netread.Parker); elsewhere it moves its wait to a fresh
@@ -24,10 +24,10 @@ const maxReadSize = 64 << 10
 // long, which is what the process's resident memory remembers after the burst, and is
 // still far longer than the gaps of a busy session, so steady traffic never parks
 // (docs/performance.md has the measurements behind the choice).
-const idleHop = 250 * time.Millisecond
+const parkAfter = 250 * time.Millisecond
 
 // serve implements transport: it reads and dispatches until the session closes (true)
-// or has been idle for idleHop (false: the session is parked, or continues on a fresh
+// or has been idle for parkAfter (false: the session is parked, or continues on a fresh
 // goroutine, which holds the run count added here).
 func (st *stream[T]) serve() bool {
 	s := st.s
@@ -47,7 +47,7 @@ func (st *stream[T]) serve() bool {
 
 // read runs the read loop: netread's Serve, driving the stream as its Handler
 // (BeforeRead, ReadSize, Received below); read handles what ends a Serve. It returns true
-// once the session is closed, false when it has been idle for idleHop.
+// once the session is closed, false when it has been idle for parkAfter.
 func (st *stream[T]) read() (closed bool) {
 	s := st.s
 	st.armed = false
@@ -80,7 +80,7 @@ func (st *stream[T]) read() (closed bool) {
 			if s.closed.Load() != 0 {
 				break
 			}
-			st.hopped = true
+			st.idleWait = true
 			return false
 		}
 		st.readFailed(err)
@@ -91,7 +91,7 @@ func (st *stream[T]) read() (closed bool) {
 
 // BeforeRead implements netread.Handler. It stops the read loop once the session closes
 // or a StartTLS is pending, and keeps the idle deadline that ends an idle session's
-// goroutine (see idleHop); that deadline is what bounds the wait (netread.Reader.Serve).
+// goroutine (see parkAfter); that deadline is what bounds the wait (netread.Reader.Serve).
 func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 	s := st.s
 	if s.closed.Load() != 0 || st.upgrade != nil {
@@ -100,12 +100,12 @@ func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 	// Only a raw TCP session goes idle: its reader holds no buffer while it waits. Asked
 	// each time round, since StartTLS replaces the reader.
 	switch idle := pending == 0; {
-	case idle && !st.hopped && (!st.armed || s.lastActive.Load()-st.armedAt > int64(s.srv.idleHop/2)) && st.rd.ReleasesIdleBuffer():
-		// Re-armed at most every idleHop/2 of activity, not on every read: setting a
-		// deadline costs a timer update. The session goes idle idleHop/2 to idleHop after
+	case idle && !st.idleWait && (!st.armed || s.lastActive.Load()-st.armedAt > int64(s.srv.parkAfter/2)) && st.rd.ReleasesIdleBuffer():
+		// Re-armed at most every parkAfter/2 of activity, not on every read: setting a
+		// deadline costs a timer update. The session goes idle parkAfter/2 to parkAfter after
 		// the last request.
 		st.armedAt = s.lastActive.Load()
-		st.conn.SetReadDeadline(time.Unix(0, st.armedAt).Add(s.srv.idleHop))
+		st.conn.SetReadDeadline(time.Unix(0, st.armedAt).Add(s.srv.parkAfter))
 		st.armed = true
 		if s.closed.Load() != 0 { // Close's wake-up deadline must win
 			st.conn.SetReadDeadline(aLongTimeAgo)
@@ -130,7 +130,7 @@ func (st *stream[T]) ReadSize() int { return st.readSize }
 // together at its end.
 func (st *stream[T]) Received(pending []byte, n, room int) (rest []byte, stop bool) {
 	s := st.s
-	st.hopped = false
+	st.idleWait = false
 	min0 := s.srv.cfg.ReceiveBufferSize
 	// The read size doubles when a read fills its room, and halves when what the buffer
 	// holds (the last read and the unfinished request before it) is under an eighth of

@@ -317,7 +317,7 @@ func TestTLSConfigErrorsNameTheField(t *testing.T) {
 // TestStartTLSUpgradesALiveSession is SuperSocket's ResetSessionSecurity: a plaintext
 // session answers STARTTLS, upgrades, and carries on encrypted.
 func TestStartTLSUpgradesALiveSession(t *testing.T) {
-	// Once right away, and once from a session that had parked (idle past idleHop) first.
+	// Once right away, and once from a session that had parked (idle past parkAfter) first.
 	for _, parkFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("parkFirst=%v", parkFirst), func(t *testing.T) { testStartTLS(t, parkFirst) })
 	}
@@ -360,7 +360,7 @@ func testStartTLS(t *testing.T, parkFirst bool) {
 	if parkFirst {
 		io.WriteString(c, "WHO\r\n")
 		expect("plain\r\n")
-		outwaitHop(t, srv, 1)
+		waitIdle(t, srv, 1)
 		io.WriteString(c, "STARTTLS\r\n")
 	} else {
 		io.WriteString(c, "WHO\r\nSTARTTLS\r\n")
