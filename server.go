@@ -42,13 +42,13 @@ type Server[T any] struct {
 
 	state atomic.Int32 // a ServerState
 
-	mu        sync.Mutex     // serialises Start, Shutdown and Stop
+	mu        sync.Mutex     // guards the state's transitions and what Start sets up (not held while a stop waits)
 	runMu     sync.RWMutex   // held for reading while a goroutine is added outside the accept loops
 	run       *run           // the current run; nil before the first Start
 	listeners []net.Listener // TCP listeners bound by Start
 	udpSocks  []*udpSocket[T]
 	// infoMu guards addrs, lstats and started. Addrs and Stats take it, not mu, so that
-	// they never wait for a Shutdown (which holds mu until the sessions' handlers return).
+	// they never wait for a Start or a stop in progress.
 	infoMu  sync.Mutex
 	addrs   []net.Addr // every bound address, in Config.Listeners order
 	lstats  []*listenerStats

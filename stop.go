@@ -21,15 +21,20 @@ import (
 // ends its loops. Sessions keep a pointer to their run, so a restarted server never
 // counts an old session's goroutine as one of the new run's.
 type run struct {
-	quit     chan struct{}  // closed when stopping begins: accept, read and idle loops leave
+	quit     chan struct{} // closed when stopping begins: accept, read and idle loops leave
+	force    chan struct{} // closed by a Stop during a graceful Shutdown (forceNow)
+	forced   sync.Once
 	wg       sync.WaitGroup // every goroutine of the run, sessions' and loops' alike
 	loops    sync.WaitGroup // the loops alone: accept, UDP receive, idle clearing
 	finished chan struct{}  // closed once wg is done (watched from the stop on)
 }
 
 func newRun() *run {
-	return &run{quit: make(chan struct{}), finished: make(chan struct{})}
+	return &run{quit: make(chan struct{}), force: make(chan struct{}), finished: make(chan struct{})}
 }
+
+// forceNow makes a graceful stop of the run close what is left at once.
+func (r *run) forceNow() { r.forced.Do(func() { close(r.force) }) }
 
 // startLoop runs f on a goroutine counted as one of the run's loops.
 func (r *run) startLoop(f func()) {
@@ -51,7 +56,8 @@ func (r *run) startLoop(f func()) {
 // ctx.Err() as soon as every session that is not running a Connected or Request handler
 // has finished; the sessions whose handler still runs finish when it returns (Wait
 // waits for them). Called from a handler, Shutdown therefore returns when ctx ends: it
-// cannot wait for its own caller. Shutdown on a server that is not running returns nil.
+// cannot wait for its own caller. Shutdown on a server that is not running returns nil;
+// during another stop, it waits for that one to end, or for ctx.
 func (srv *Server[T]) Shutdown(ctx context.Context) error {
 	return srv.stop(ctx, false)
 }
@@ -63,6 +69,9 @@ func (srv *Server[T]) Shutdown(ctx context.Context) error {
 // on a lock, a channel, a slow database, or the caller of Stop itself — is not waited
 // for: its socket is already shut down, and it finishes when the handler returns (Wait
 // waits for it). Stop therefore returns even when called from a handler.
+//
+// Stop during a Shutdown makes that Shutdown close what is left at once (it then returns
+// nil), and returns when it is done.
 func (srv *Server[T]) Stop() error {
 	return srv.stop(context.Background(), true)
 }
@@ -96,14 +105,28 @@ func (srv *Server[T]) Wait(ctx context.Context) error {
 
 func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
 	srv.runMu.Lock()
 	stopping := srv.state.CompareAndSwap(int32(StateRunning), int32(StateStopping))
 	srv.runMu.Unlock()
+	r, stopped := srv.run, srv.stopped
 	if !stopping {
-		return nil
+		// Not running, or another stop is under way: a Stop makes that one force what
+		// is left, and either call waits for its end (bounded by ctx).
+		underWay := srv.State() == StateStopping
+		srv.mu.Unlock()
+		if !underWay {
+			return nil
+		}
+		if force {
+			r.forceNow()
+		}
+		select {
+		case <-stopped:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	r := srv.run
 	close(r.quit)
 	for _, ln := range srv.listeners {
 		ln.Close()
@@ -111,6 +134,7 @@ func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 	for _, u := range srv.udpSocks {
 		u.pc.Close()
 	}
+	srv.mu.Unlock() // Start refuses a Stopping server; a concurrent stop waits on stopped
 	srv.closeHandshakes()
 	// A session registered after this snapshot sees StateStopping and closes itself.
 	all := srv.sessions.snapshot(nil)
@@ -130,6 +154,8 @@ func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 	if !force {
 		select {
 		case <-r.finished:
+		case <-r.force:
+			force = true // a Stop came during this Shutdown
 		case <-ctx.Done():
 			err = ctx.Err()
 			force = true
@@ -139,6 +165,8 @@ func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 		srv.settle(all[:0])
 		r.loops.Wait()
 	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
 	srv.stopParking()
 	srv.pruneRuns()
 	srv.listeners, srv.udpSocks = nil, nil
@@ -146,7 +174,7 @@ func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 	srv.addrs, srv.lstats, srv.started = nil, nil, time.Time{}
 	srv.infoMu.Unlock()
 	srv.state.Store(int32(StateNotStarted))
-	close(srv.stopped)
+	close(stopped)
 	srv.log.Info("stopped")
 	return err
 }

@@ -463,3 +463,31 @@ func TestStop_BlockedTLSHandler(t *testing.T) {
 		t.Fatalf("read from the TLS client after Stop: %v, want the connection's end", err)
 	}
 }
+
+// Stop during a graceful Shutdown that waits for a blocked handler forces that Shutdown:
+// both return at once, Shutdown with nil; a second Shutdown with a short context returns
+// when that context ends rather than waiting for the first.
+func TestStop_DuringAShutdownForcesIt(t *testing.T) {
+	sc := newBlockScene(t, Config{}, 2, nil)
+	sc.blockOne(t)
+	shut := make(chan error, 1)
+	go func() { shut <- sc.srv.Shutdown(context.Background()) }()
+	eventually(t, "the Shutdown to begin", func() bool { return sc.srv.State() == StateStopping })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := sc.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second Shutdown during the first = %v, want context.DeadlineExceeded", err)
+	}
+	noRecv(t, shut, 50*time.Millisecond, "the graceful Shutdown returning while its handler is blocked")
+
+	if err := sc.srv.Stop(); err != nil {
+		t.Fatalf("Stop during Shutdown: %v", err)
+	}
+	if err := recv(t, shut, "the forced Shutdown to return"); err != nil {
+		t.Fatalf("Shutdown forced by Stop = %v, want nil", err)
+	}
+	if st := sc.srv.State(); st != StateNotStarted {
+		t.Fatalf("State = %v after Stop returned", st)
+	}
+}
