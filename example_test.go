@@ -163,3 +163,43 @@ func ExampleServer_Broadcast() {
 	// ann reads sent to 1
 	// bob reads ann: hello, all
 }
+
+// An admin command that stops the server from its own handler: Stop closes every other
+// session and returns; the caller's own session finishes once the handler returns, and
+// Wait waits for that.
+func ExampleServer_Stop_fromAHandler() {
+	srv, err := supersocket.New(supersocket.Config{
+		Listeners: []supersocket.ListenerConfig{{Addr: "127.0.0.1:0"}},
+		Filter:    filter.CommandLine(),
+		Logger:    quiet,
+	}, supersocket.Handlers[struct{}]{
+		Request: func(s *supersocket.Session[struct{}], req supersocket.Request) {
+			if req.Key == "STOP" {
+				fmt.Println("Stop:", s.Server().Stop())
+				fmt.Println("state:", s.Server().State())
+			}
+		},
+		Closed: func(s *supersocket.Session[struct{}], why supersocket.CloseReason) {
+			fmt.Println("closed:", why)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	c, err := net.Dial("tcp", srv.Addrs()[0].String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "STOP\r\n")
+	if err := srv.Wait(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// Stop: <nil>
+	// state: NotStarted
+	// closed: ServerShutdown
+}
