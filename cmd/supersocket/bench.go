@@ -11,6 +11,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // benchOptions are the flags of "supersocket bench".
@@ -138,9 +140,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := newBenchFlagSet(&o, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return cli.ExitOK
 		}
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if o.report {
 		return benchReport(fs.Args(), stdout, stderr)
@@ -165,7 +167,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer stopProfile()
 	// The first SIGINT or SIGTERM ends the run early, with its results; a second one
 	// stops at once.
-	ctx, again, release := signalled(ctx)
+	ctx, again, release := cli.Signalled(ctx)
 	defer release()
 	returned := make(chan struct{})
 	defer close(returned)
@@ -173,7 +175,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		select {
 		case <-again:
 			fmt.Fprintln(stderr, "supersocket bench: second signal: stopping now")
-			os.Exit(exitError)
+			os.Exit(cli.ExitError)
 		case <-returned:
 		}
 	}()
@@ -183,14 +185,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	res, err := runLoad(ctx, &o, cd, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "supersocket bench: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	out := loadJSON(&o, cd, res)
 	if o.plot != "" {
 		title := fmt.Sprintf("%s %s: %d conns × pipeline %d, %d B", o.label, o.proto, o.conns, o.pipeline, o.size)
 		if err := writePlotFile(o.plot, strings.TrimSpace(title), res.hist); err != nil {
 			fmt.Fprintf(stderr, "supersocket bench: -plot: %v\n", err)
-			return exitError
+			return cli.ExitError
 		}
 	}
 	if o.jsonOut {
@@ -199,9 +201,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		printLoad(stdout, &o, cd, out, res)
 	}
 	if out.Errors > 0 {
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func (o *benchOptions) validate() error {
@@ -234,7 +236,7 @@ func (o *benchOptions) validate() error {
 
 func benchUsageError(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "supersocket bench: %v\n", err)
-	return exitUsage
+	return cli.ExitUsage
 }
 
 // benchJSON is one result, as -json prints it and -report reads it.
@@ -404,7 +406,7 @@ func benchIdle(ctx context.Context, o *benchOptions, cd *codec, stdout, stderr i
 	res, err := runIdle(ctx, o, cd, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "supersocket bench: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	out := &benchJSON{
 		Mode: "idle", Label: o.label, Proto: o.proto, LinePrefix: o.linePrefix, Addr: o.addr,
@@ -461,9 +463,9 @@ func benchIdle(ctx context.Context, o *benchOptions, cd *codec, stdout, stderr i
 		}
 	}
 	if out.Errors > 0 || res.open == 0 {
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func writeHeapProfile(path string) error {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // The labels whose ratios the report prints: the framework, and the two servers a Go
@@ -39,16 +41,16 @@ func benchReport(files []string, stdout, stderr io.Writer) int {
 		rs, err := readResults(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "supersocket bench -report: %v\n", err)
-			return exitError
+			return cli.ExitError
 		}
 		recs = append(recs, rs...)
 	}
 	if len(recs) == 0 {
 		fmt.Fprintln(stderr, "supersocket bench -report: no results")
-		return exitError
+		return cli.ExitError
 	}
 	writeReport(stdout, recs)
-	return exitOK
+	return cli.ExitOK
 }
 
 func readResults(name string) ([]benchJSON, error) {

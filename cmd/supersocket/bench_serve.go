@@ -9,6 +9,7 @@ import (
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // benchServe is the hidden "-serve APP" mode of bench, for profiling a server under load:
@@ -42,11 +43,11 @@ func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
 		return benchUsageError(stderr, err)
 	}
 	defer stopProfile()
-	ctx, _, release := signalled(ctx)
+	ctx, _, release := cli.Signalled(ctx)
 	defer release()
 	if err := srv.Start(); err != nil {
 		fmt.Fprintf(stderr, "supersocket bench -serve: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	<-ctx.Done()
 	logMemory(log, "memory at the signal", srv.Stats().Sessions)
@@ -62,9 +63,9 @@ func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
 	}
 	if err := srv.Stop(); err != nil {
 		fmt.Fprintf(stderr, "supersocket bench -serve: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 func logMemory(log *slog.Logger, msg string, sessions int64) {

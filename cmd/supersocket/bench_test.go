@@ -22,6 +22,7 @@ import (
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // startApp serves the named app on 127.0.0.1:0 until the test ends and returns its address.
@@ -84,7 +85,7 @@ func TestBenchEchoesEveryProtocol(t *testing.T) {
 			args := append([]string{"-addr", addr, "-conns", "3", "-pipeline", "4", "-duration", "400ms",
 				"-warmup", "50ms", "-timeout", "5s", "-server-pid", pid, "-label", "test", "-json"}, tc.args...)
 			code, out, errs := runBench(t, args...)
-			if code != exitOK {
+			if code != cli.ExitOK {
 				t.Fatalf("exit status %d; stdout:\n%s\nstderr:\n%s", code, out, errs)
 			}
 			r := decodeResult(t, out)
@@ -213,8 +214,8 @@ func TestBenchDetectsCorruption(t *testing.T) {
 			addr := corruptingProxy(t, startApp(t, tc.app), tc.mangle)
 			code, out, errs := runBench(t, "-addr", addr, "-proto", tc.proto, "-size", "64",
 				"-conns", "2", "-pipeline", "4", "-duration", "300ms", "-timeout", "3s", "-json")
-			if code != exitError {
-				t.Errorf("exit status %d, want %d (errors found); stderr:\n%s", code, exitError, errs)
+			if code != cli.ExitError {
+				t.Errorf("exit status %d, want %d (errors found); stderr:\n%s", code, cli.ExitError, errs)
 			}
 			r := decodeResult(t, out)
 			if r.Errors == 0 || r.ErrorKinds[errMismatch] == 0 {
@@ -236,7 +237,7 @@ func TestBenchDetectsLostReplies(t *testing.T) {
 	})
 	code, out, _ := runBench(t, "-addr", addr, "-conns", "2", "-pipeline", "2", "-duration", "100ms", "-timeout", "300ms", "-json")
 	r := decodeResult(t, out)
-	if code != exitError || r.ErrorKinds[errTimeout] != 2 || r.Msgs != 0 {
+	if code != cli.ExitError || r.ErrorKinds[errTimeout] != 2 || r.Msgs != 0 {
 		t.Errorf("exit %d, result %+v; want 2 timeouts and no messages", code, r)
 	}
 }
@@ -245,7 +246,7 @@ func TestBenchTableAndPlot(t *testing.T) {
 	addr := startApp(t, "echo")
 	plot := filepath.Join(t.TempDir(), "lat.svg")
 	code, out, errs := runBench(t, "-addr", addr, "-conns", "2", "-duration", "200ms", "-plot", plot, "-label", "ss")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit status %d; stderr:\n%s", code, errs)
 	}
 	for _, want := range []string{"msgs/s", "MB/s", "latency p50", "latency p99", "latency p99.9", "errors", "server CPU/msg", "ss at " + addr} {
@@ -284,7 +285,7 @@ func checkSVG(t *testing.T, b []byte) {
 func TestBenchIdle(t *testing.T) {
 	addr := startApp(t, "echo")
 	code, out, errs := runBench(t, "-addr", addr, "-idle", "50", "-idle-settle", "0s", "-server-pid", strconv.Itoa(os.Getpid()), "-json")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit status %d; stderr:\n%s", code, errs)
 	}
 	r := decodeResult(t, out)
@@ -309,11 +310,11 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"extra"},
 	} {
 		code, _, errs := runBench(t, args...)
-		if code != exitUsage || !strings.Contains(errs, "supersocket bench") {
-			t.Errorf("%q: exit %d, stderr %q; want %d and a message", args, code, errs, exitUsage)
+		if code != cli.ExitUsage || !strings.Contains(errs, "supersocket bench") {
+			t.Errorf("%q: exit %d, stderr %q; want %d and a message", args, code, errs, cli.ExitUsage)
 		}
 	}
-	if code, _, errs := runBench(t, "-h"); code != exitOK || !strings.Contains(errs, "-pipeline") {
+	if code, _, errs := runBench(t, "-h"); code != cli.ExitOK || !strings.Contains(errs, "-pipeline") {
 		t.Errorf("-h: exit %d, usage %q", code, errs)
 	}
 }
@@ -346,7 +347,7 @@ func TestBenchReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs := runBench(t, "-report", file)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
@@ -365,7 +366,7 @@ func TestBenchReport(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
-	if code, _, _ := runBench(t, "-report", filepath.Join(t.TempDir(), "missing")); code != exitError {
+	if code, _, _ := runBench(t, "-report", filepath.Join(t.TempDir(), "missing")); code != cli.ExitError {
 		t.Errorf("missing file: exit %d", code)
 	}
 }

@@ -16,18 +16,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
 }
-
-// Exit statuses.
-const (
-	exitOK    = 0
-	exitError = 1 // the server could not start or stop cleanly
-	exitUsage = 2 // bad command line or configuration: nothing was started
-)
 
 // run is the whole command: args without the program name; logs and messages go to
 // stderr. It returns the exit status.
@@ -44,11 +39,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return soak(ctx, args[1:], stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
-		return exitOK
+		return cli.ExitOK
 	default:
 		fmt.Fprintf(stderr, "supersocket: unknown command %q\n\n", args[0])
 		usage(stderr)
-		return exitUsage
+		return cli.ExitUsage
 	}
 }
 
@@ -62,32 +57,6 @@ func usage(w io.Writer) {
   supersocket soak [flags]    mixed load against in-process servers, sampling RSS, goroutines and fds; "supersocket soak -h"
   supersocket help            this text
 `)
-}
-
-// signalled returns a context that ends at the first SIGINT or SIGTERM, and a channel that
-// receives any later one.
-func signalled(parent context.Context) (context.Context, <-chan os.Signal, func()) {
-	ctx, cancel := context.WithCancel(parent)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	again := make(chan os.Signal, 1)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case s := <-sigs:
-			again <- s
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, again, func() {
-		signal.Stop(sigs)
-		cancel()
-	}
 }
 
 // reloadOnHangup reloads the server's TLS certificates on every SIGHUP, until the returned

@@ -22,6 +22,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/supersocket-go/supersocket/internal/cli"
 	"github.com/supersocket-go/supersocket/internal/testcert"
 
 	"github.com/supersocket-go/supersocket"
@@ -125,34 +126,34 @@ func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newSoakFlagSet(&o, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return cli.ExitOK
 		}
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "supersocket soak: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(stderr, "supersocket soak: %v\n", err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		fmt.Fprintf(stderr, "supersocket soak: -log-level: %q is not debug, info, warn or error\n", o.logLevel)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	var csvFile *os.File
 	if o.csv != "" {
 		f, err := os.Create(o.csv)
 		if err != nil {
 			fmt.Fprintf(stderr, "supersocket soak: -csv: %v\n", err)
-			return exitUsage
+			return cli.ExitUsage
 		}
 		defer f.Close()
 		csvFile = f
 	}
-	ctx, _, release := signalled(ctx)
+	ctx, _, release := cli.Signalled(ctx)
 	defer release()
 	r := &soakRun{o: o, stdout: stdout, stderr: stderr, csv: csvFile}
 	r.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -221,7 +222,7 @@ func (e *soakErrors) add(kind string, err error) {
 func (r *soakRun) run(ctx context.Context) int {
 	if err := r.startServers(); err != nil {
 		fmt.Fprintf(r.stderr, "supersocket soak: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	defer r.stopServers()
 	r.start = time.Now()
@@ -243,7 +244,7 @@ func (r *soakRun) run(ctx context.Context) int {
 		stopLoad()
 		load.Wait()
 		fmt.Fprintf(r.stderr, "supersocket soak: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	tick := time.NewTicker(r.o.interval)
 	for done := false; !done; {
@@ -266,9 +267,9 @@ func (r *soakRun) run(ctx context.Context) int {
 
 	ok := r.summary(startSample, endSample, drained, stopped)
 	if !ok {
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // startServers starts the commandline app on TCP and TLS and the echo app on UDP.

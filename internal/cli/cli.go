@@ -1,0 +1,44 @@
+// Package cli holds what the subcommands of the supersocket command (serve, bench, soak)
+// share: their exit statuses and their handling of SIGINT and SIGTERM.
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses of every subcommand.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the command failed: a server could not start or stop cleanly, a run found errors
+	ExitUsage = 2 // bad command line or configuration: nothing was started
+)
+
+// Signalled returns a context that ends at the first SIGINT or SIGTERM, and a channel that
+// receives any later one. Until release is called those signals no longer stop the
+// process by default; release stops listening for them and cancels the context.
+func Signalled(parent context.Context) (ctx context.Context, again <-chan os.Signal, release func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	later := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case s := <-sigs:
+			later <- s
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, later, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
+}

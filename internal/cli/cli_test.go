@@ -1,0 +1,39 @@
+//go:build unix
+
+package cli
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestSignalled sends this process SIGINT: it ends the context.
+func TestSignalled(t *testing.T) {
+	ctx, _, release := Signalled(context.Background())
+	defer release()
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the context did not end at SIGINT")
+	}
+}
+
+// TestSignalledRelease: release ends the context without a signal.
+func TestSignalledRelease(t *testing.T) {
+	ctx, _, release := Signalled(context.Background())
+	release()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("release did not end the context")
+	}
+}
