@@ -17,13 +17,14 @@ const (
 )
 
 // Signalled returns a context that ends at the first SIGINT or SIGTERM, and a channel that
-// receives any later one. Until release is called those signals no longer stop the
+// receives the second one. Until release is called those signals no longer stop the
 // process by default; release stops listening for them and cancels the context.
 func Signalled(parent context.Context) (ctx context.Context, again <-chan os.Signal, release func()) {
 	ctx, cancel := context.WithCancel(parent)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	later := make(chan os.Signal, 1)
+	released := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
@@ -31,14 +32,16 @@ func Signalled(parent context.Context) (ctx context.Context, again <-chan os.Sig
 		case <-ctx.Done():
 			return
 		}
+		// ctx has ended: only release ends the wait for the second signal.
 		select {
 		case s := <-sigs:
 			later <- s
-		case <-ctx.Done():
+		case <-released:
 		}
 	}()
 	return ctx, later, func() {
 		signal.Stop(sigs)
+		close(released)
 		cancel()
 	}
 }

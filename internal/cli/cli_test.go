@@ -13,9 +13,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestSignalled sends this process SIGINT: it ends the context.
+// TestSignalled sends this process SIGINT, then SIGTERM: the first ends the context, the
+// second arrives on the channel.
 func TestSignalled(t *testing.T) {
-	ctx, _, release := Signalled(context.Background())
+	ctx, again, release := Signalled(context.Background())
 	defer release()
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -24,6 +25,17 @@ func TestSignalled(t *testing.T) {
 	case <-ctx.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the context did not end at SIGINT")
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-again:
+		if s != syscall.SIGTERM {
+			t.Errorf("second signal %v, want SIGTERM", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second signal did not arrive")
 	}
 }
 
