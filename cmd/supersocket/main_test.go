@@ -218,6 +218,8 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"serve", "-no-such-flag"}, "no-such-flag"},
 		{[]string{"serve", "extra"}, "unexpected argument"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"bench", "-conns", "0"}, "supersocket bench: -conns"},
+		{[]string{"soak", "-duration", "0s"}, "supersocket soak: -duration"},
 	}
 	for _, tc := range cases {
 		var out bytes.Buffer
