@@ -20,22 +20,40 @@ func fmtDur(ns float64) string {
 	}
 }
 
+// target names the server a run measured: "LABEL at ADDR", or ADDR without -label.
+func (o *options) target() string {
+	if o.label != "" {
+		return o.label + " at " + o.addr
+	}
+	return o.addr
+}
+
+// rowWriter returns a function that prints one row of a table to w: the figure's name,
+// padded to keyWidth, its value and a note, with no trailing spaces.
+func rowWriter(w io.Writer, keyWidth int) func(name, value, note string) {
+	return func(name, value, note string) {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-*s %14s   %s", keyWidth, name, value, note), " "))
+	}
+}
+
+// errorNote is the note of a table's errors row: an example of each kind, if any.
+func (r *resultJSON) errorNote() string {
+	if r.Errors > 0 {
+		return r.ErrorSample
+	}
+	return ""
+}
+
 // printLoad prints the table of a load run.
 func printLoad(w io.Writer, o *options, cd *codec, out *resultJSON, res *loadResult) {
 	name := o.proto
 	if o.linePrefix != "" {
 		name += fmt.Sprintf(" (prefix %q)", o.linePrefix)
 	}
-	who := o.addr
-	if o.label != "" {
-		who = o.label + " at " + o.addr
-	}
-	fmt.Fprintf(w, "supersocket bench: %s → %s\n", name, who)
+	fmt.Fprintf(w, "supersocket bench: %s → %s\n", name, o.target())
 	fmt.Fprintf(w, "  %d connections × pipeline %d, %d-byte messages (%d-byte requests, %d-byte replies), %.2f s measured\n\n",
 		o.conns, o.pipeline, o.size, cd.reqLen, cd.repLen, out.Seconds)
-	row := func(k, v, note string) {
-		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %14s   %s", k, v, note), " "))
-	}
+	row := rowWriter(w, 16)
 	row("msgs", group(out.Msgs), "every reply checked byte for byte, in order")
 	row("msgs/s", group(int64(out.MsgsPerSec)), "")
 	row("MB/s", fmt.Sprintf("%.1f", out.MBPerSec), "reply bytes, one direction")
@@ -44,11 +62,7 @@ func printLoad(w io.Writer, o *options, cd *codec, out *resultJSON, res *loadRes
 	row("latency p99", fmtDur(float64(h.percentile(99))), "")
 	row("latency p99.9", fmtDur(float64(h.percentile(99.9))), "")
 	row("latency max", fmtDur(out.LatencyUS.Max*1e3), fmt.Sprintf("mean %s", fmtDur(out.LatencyUS.Mean*1e3)))
-	note := ""
-	if out.Errors > 0 {
-		note = out.ErrorSample
-	}
-	row("errors", group(out.Errors), note)
+	row("errors", group(out.Errors), out.errorNote())
 	switch {
 	case out.ServerCPUNsPerMsg != nil:
 		row("server CPU/msg", fmtDur(*out.ServerCPUNsPerMsg),
@@ -68,21 +82,11 @@ func printLoad(w io.Writer, o *options, cd *codec, out *resultJSON, res *loadRes
 
 // printIdle prints the table of an idle run.
 func printIdle(w io.Writer, o *options, out *resultJSON, res *idleResult) {
-	who := o.addr
-	if o.label != "" {
-		who = o.label + " at " + o.addr
-	}
 	fmt.Fprintf(w, "supersocket bench -idle: %s → %s\n  %s connections asked, one %d-byte exchange each, then idle\n\n",
-		o.proto, who, group(int64(o.idle)), o.size)
-	row := func(k, v, note string) {
-		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-18s %14s   %s", k, v, note), " "))
-	}
+		o.proto, o.target(), group(int64(o.idle)), o.size)
+	row := rowWriter(w, 18)
 	row("open", group(int64(res.open)), "")
-	note := ""
-	if out.Errors > 0 {
-		note = out.ErrorSample
-	}
-	row("errors", group(out.Errors), note)
+	row("errors", group(out.Errors), out.errorNote())
 	switch {
 	case out.RSSPerConn != nil:
 		row("server RSS before", fmt.Sprintf("%.1f MiB", float64(res.rssBefore)/(1<<20)), fmt.Sprintf("pid %d, VmRSS", o.serverPID))
