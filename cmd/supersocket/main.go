@@ -3,6 +3,8 @@
 //	supersocket                  the commandline app on 127.0.0.1:2012 (SuperSocket's quick start)
 //	supersocket serve [flags]    one server, configured by flags (see supersocket serve -h)
 //	supersocket serve -config F  every server the YAML file F declares (examples/servers.yaml)
+//	supersocket bench [flags]    the load generator (internal/loadgen; see supersocket bench -h)
+//	supersocket soak [flags]     the soak run (internal/soak; see supersocket soak -h)
 //
 // The server runs until SIGINT or SIGTERM, then shuts down gracefully and exits 0; a
 // second signal stops it at once. Invalid flags print a message naming the problem and
@@ -18,6 +20,8 @@ import (
 	"syscall"
 
 	"github.com/supersocket-go/supersocket/internal/cli"
+	"github.com/supersocket-go/supersocket/internal/loadgen"
+	"github.com/supersocket-go/supersocket/internal/soak"
 )
 
 func main() {
@@ -25,7 +29,7 @@ func main() {
 }
 
 // run is the whole command: args without the program name; logs and messages go to
-// stderr. It returns the exit status.
+// stderr, the results of bench and soak to standard output. It returns the exit status.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(args) == 0 {
 		return serve(ctx, nil, stderr)
@@ -34,9 +38,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "bench":
-		return bench(ctx, args[1:], stderr)
+		return loadgen.Main(ctx, args[1:], os.Stdout, stderr)
 	case "soak":
-		return soak(ctx, args[1:], stderr)
+		return soak.Main(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
 		return cli.ExitOK

@@ -98,6 +98,8 @@ per cell, the median of each figure over the runs, with ratios between the serve
 labelled supersocket, net and gnet.
 `
 
+// newFlagSet defines the flags of "supersocket bench" into o; -h prints the usage to
+// stderr.
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("supersocket bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -217,6 +219,8 @@ func loadMain(ctx context.Context, o *options, cd *codec, stdout, stderr io.Writ
 	return cli.ExitOK
 }
 
+// validate checks the flags' values (a -server-pid must be a process whose CPU time is
+// readable); its error names the flag at fault.
 func (o *options) validate() error {
 	switch {
 	case o.conns < 1:

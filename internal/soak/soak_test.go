@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 func TestSoakShort(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "soak.csv")
 	var stdout, stderr bytes.Buffer
-	code := soakMain(context.Background(), []string{
+	code := Main(context.Background(), []string{
 		"-duration", "2s", "-interval", "500ms", "-csv", path,
 		"-conns", "4", "-pipeline", "2", "-rate", "400", "-churn-rate", "20",
 		"-idle", "10", "-udp", "2", "-broadcast-every", "200ms", "-bad-every", "50ms",
@@ -84,7 +84,7 @@ func TestSoakBadFlags(t *testing.T) {
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := soakMain(context.Background(), args, &stdout, &stderr); code != cli.ExitUsage {
+		if code := Main(context.Background(), args, &stdout, &stderr); code != cli.ExitUsage {
 			t.Errorf("soak %v: exit status %d, want %d", args, code, cli.ExitUsage)
 		}
 		if stdout.Len() > 0 {
