@@ -199,11 +199,8 @@ func (s *serverSpec) build(log *slog.Logger, hist *metrics.RequestHistogram) (na
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	f := defaultServeFlags()
 	fs := newServeFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitUsage // the flag package has printed the problem and the usage
+	if status, ok := cli.ParseFlags(fs, args); !ok {
+		return status
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))

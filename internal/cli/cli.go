@@ -4,6 +4,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,6 +17,22 @@ const (
 	ExitError = 1 // the command failed: a server could not start or stop cleanly, a run found errors
 	ExitUsage = 2 // bad command line or configuration: nothing was started
 )
+
+// ParseFlags parses args into fs, a flag set made with flag.ContinueOnError. When the
+// command must stop there it returns ok = false and the exit status: ExitOK after -h or
+// -help (fs has printed the usage), ExitUsage after a bad flag (fs has printed the
+// problem and the usage).
+func ParseFlags(fs *flag.FlagSet, args []string) (status int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return ExitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK, false
+	default:
+		return ExitUsage, false
+	}
+}
 
 // Signalled returns a context that ends at the first SIGINT or SIGTERM, and a channel that
 // receives the second one. Until release is called those signals no longer stop the

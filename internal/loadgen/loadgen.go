@@ -146,11 +146,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := newFlagSet(&o, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cli.ExitOK
-		}
-		return cli.ExitUsage
+	if status, ok := cli.ParseFlags(fs, args); !ok {
+		return status
 	}
 	if o.report {
 		return reportMain(fs.Args(), stdout, stderr)

@@ -42,9 +42,7 @@ func (r *runner) badInput(ctx context.Context, wg *sync.WaitGroup) {
 				}
 			}
 			if err != nil {
-				if ctx.Err() == nil {
-					r.errs.add("bad input", err)
-				}
+				r.errs.addWhileLoading(ctx, "bad input", err)
 				return
 			}
 			r.badClosed.Add(1)

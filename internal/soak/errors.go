@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 )
@@ -11,6 +12,14 @@ type clientErrors struct {
 	byKind   map[string]int64
 	examples []string
 	total    atomic.Int64
+}
+
+// addWhileLoading counts err as add does, unless ctx, the load's, has ended: a client cut
+// off by the end of the load has not failed.
+func (e *clientErrors) addWhileLoading(ctx context.Context, kind string, err error) {
+	if ctx.Err() == nil {
+		e.add(kind, err)
+	}
 }
 
 // add counts err as one error of kind; the first ten errors are kept as examples.

@@ -114,9 +114,7 @@ func (r *runner) pipelined(ctx context.Context, id int, useTLS bool, period time
 	for ctx.Err() == nil {
 		c, err := client.Dial(ctx, r.lineConfig(useTLS))
 		if err != nil {
-			if ctx.Err() == nil {
-				r.errs.add("pipelined dial", err)
-			}
+			r.errs.addWhileLoading(ctx, "pipelined dial", err)
 			return
 		}
 		var wg sync.WaitGroup
@@ -129,9 +127,7 @@ func (r *runner) pipelined(ctx context.Context, id int, useTLS bool, period time
 				rng := mrand.New(mrand.NewPCG(uint64(id), uint64(k)))
 				for pace(ctx, tick) {
 					if err := lineRequest(ctx, c, rng); err != nil {
-						if ctx.Err() == nil {
-							r.errs.add("pipelined request", err)
-						}
+						r.errs.addWhileLoading(ctx, "pipelined request", err)
 						return
 					}
 					r.requests.Add(1)
@@ -157,17 +153,13 @@ func (r *runner) churn(ctx context.Context, wg *sync.WaitGroup) {
 			rng := mrand.New(mrand.NewPCG(uint64(seq), 99))
 			c, err := client.Dial(ctx, r.lineConfig(seq%2 == 0))
 			if err != nil {
-				if ctx.Err() == nil {
-					r.errs.add("churn dial", err)
-				}
+				r.errs.addWhileLoading(ctx, "churn dial", err)
 				return
 			}
 			defer c.Close()
 			for range 1 + rng.IntN(5) {
 				if err := lineRequest(ctx, c, rng); err != nil {
-					if ctx.Err() == nil {
-						r.errs.add("churn request", err)
-					}
+					r.errs.addWhileLoading(ctx, "churn request", err)
 					return
 				}
 				r.requests.Add(1)

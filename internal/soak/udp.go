@@ -53,9 +53,7 @@ func (r *runner) udpClient(ctx context.Context, id int, period time.Duration) {
 			})
 			if err != nil {
 				c = nil
-				if ctx.Err() == nil {
-					r.errs.add("udp dial", err)
-				}
+				r.errs.addWhileLoading(ctx, "udp dial", err)
 				return
 			}
 		}

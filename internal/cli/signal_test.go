@@ -7,11 +7,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestSignalled sends this process SIGINT, then SIGTERM: the first ends the context, the
 // second arrives on the channel.
