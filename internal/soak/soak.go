@@ -132,7 +132,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "supersocket soak: -log-level: %q is not debug, info, warn or error\n", o.logLevel)
 		return cli.ExitUsage
 	}
-	var csvFile *os.File
+	var csv io.Writer // nil without -csv: a nil *os.File here would be a non-nil Writer
 	if o.csv != "" {
 		f, err := os.Create(o.csv)
 		if err != nil {
@@ -140,11 +140,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return cli.ExitUsage
 		}
 		defer f.Close()
-		csvFile = f
+		csv = f
 	}
 	ctx, _, release := cli.Signalled(ctx)
 	defer release()
-	r := &runner{o: o, stdout: stdout, stderr: stderr, csv: csvFile}
+	r := &runner{o: o, stdout: stdout, stderr: stderr, csv: csv}
 	r.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return r.run(ctx)
 }
