@@ -25,6 +25,7 @@ import (
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
+	"github.com/supersocket-go/supersocket/internal/cli"
 	"github.com/supersocket-go/supersocket/metrics"
 )
 
@@ -362,7 +363,7 @@ servers:
 	}
 
 	tc.Close()
-	if code := r.stop(t); code != exitOK {
+	if code := r.stop(t); code != cli.ExitOK {
 		t.Fatalf("exit %d after cancel:\n%s", code, r.logs)
 	}
 	// Everything is closed: every port can be bound again.
@@ -397,8 +398,8 @@ servers:
     max_request_length: -5
 `)
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"serve", "-config", path}, &out); code != exitUsage {
-		t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, &out)
+	if code := run(context.Background(), []string{"serve", "-config", path}, &out); code != cli.ExitUsage {
+		t.Fatalf("exit %d, want %d:\n%s", code, cli.ExitUsage, &out)
 	}
 	want := path + ":11: servers[1].max_request_length: must be positive, got -5"
 	if !strings.Contains(out.String(), want) {
@@ -430,8 +431,8 @@ func TestServeConfigPortTakenExit1(t *testing.T) {
 `, taken.Addr()))
 	logs := newServeLogs()
 	code := run(context.Background(), []string{"serve", "-config", path, "-metrics-addr", "127.0.0.1:0"}, logs)
-	if code != exitError {
-		t.Fatalf("exit %d, want %d:\n%s", code, exitError, logs)
+	if code != cli.ExitError {
+		t.Fatalf("exit %d, want %d:\n%s", code, cli.ExitError, logs)
 	}
 	if !strings.Contains(logs.String(), "second") || !strings.Contains(logs.String(), taken.Addr().String()) {
 		t.Errorf("the message does not name the server and address:\n%s", logs)
@@ -473,8 +474,8 @@ func TestServeMetricsAddrTakenExit1(t *testing.T) {
 	defer taken.Close()
 	logs := newServeLogs()
 	code := run(context.Background(), []string{"serve", "-addr", "127.0.0.1:0", "-metrics-addr", taken.Addr().String()}, logs)
-	if code != exitError {
-		t.Fatalf("exit %d, want %d:\n%s", code, exitError, logs)
+	if code != cli.ExitError {
+		t.Fatalf("exit %d, want %d:\n%s", code, cli.ExitError, logs)
 	}
 	if !strings.Contains(logs.String(), "metrics") || strings.Contains(logs.String(), "listening") {
 		t.Errorf("output:\n%s", logs)
@@ -495,7 +496,7 @@ func TestServeFlagsMetricsJSONLogs(t *testing.T) {
 		len(doc.Servers[0].Listeners) != 1 || doc.Servers[0].Listeners[0].Addr != r.listeners[0].addr {
 		t.Fatalf("/status: %s", body)
 	}
-	if code := r.stop(t); code != exitOK {
+	if code := r.stop(t); code != cli.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
 	for line := range strings.Lines(r.logs.String()) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // writeFile writes a config file into a fresh folder and returns its path.
@@ -427,8 +428,8 @@ func TestServeConfigFlags(t *testing.T) {
 `)
 	var out bytes.Buffer
 	code := run(context.Background(), []string{"serve", "-config", multi, "-max-connections", "5", "-idle-timeout", "1s"}, &out)
-	if code != exitUsage {
-		t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, &out)
+	if code != cli.ExitUsage {
+		t.Fatalf("exit %d, want %d:\n%s", code, cli.ExitUsage, &out)
 	}
 	for _, want := range []string{"-idle-timeout, -max-connections", multi, "declares 2 servers"} {
 		if !strings.Contains(out.String(), want) {
@@ -462,8 +463,8 @@ func TestServeConfigBadFlagsExit2(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		args := append([]string{"serve", "-config", path}, tc.args...)
-		if code := run(context.Background(), args, &out); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d:\n%s", tc.args, code, exitUsage, &out)
+		if code := run(context.Background(), args, &out); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d:\n%s", tc.args, code, cli.ExitUsage, &out)
 		}
 		if !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "listening") {
 			t.Errorf("%v: output:\n%s", tc.args, &out)

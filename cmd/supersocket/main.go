@@ -3,6 +3,8 @@
 //	supersocket                  the commandline app on 127.0.0.1:2012 (SuperSocket's quick start)
 //	supersocket serve [flags]    one server, configured by flags (see supersocket serve -h)
 //	supersocket serve -config F  every server the YAML file F declares (examples/servers.yaml)
+//	supersocket bench [flags]    the load generator (internal/loadgen; see supersocket bench -h)
+//	supersocket soak [flags]     the soak run (internal/soak; see supersocket soak -h)
 //
 // The server runs until SIGINT or SIGTERM, then shuts down gracefully and exits 0; a
 // second signal stops it at once. Invalid flags print a message naming the problem and
@@ -16,21 +18,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/supersocket-go/supersocket/internal/cli"
+	"github.com/supersocket-go/supersocket/internal/loadgen"
+	"github.com/supersocket-go/supersocket/internal/soak"
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
 }
 
-// Exit statuses.
-const (
-	exitOK    = 0
-	exitError = 1 // the server could not start or stop cleanly
-	exitUsage = 2 // bad command line or configuration: nothing was started
-)
-
 // run is the whole command: args without the program name; logs and messages go to
-// stderr. It returns the exit status.
+// stderr, the results of bench and soak to standard output. It returns the exit status.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(args) == 0 {
 		return serve(ctx, nil, stderr)
@@ -39,16 +38,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "bench":
-		return bench(ctx, args[1:], stderr)
+		return loadgen.Main(ctx, args[1:], os.Stdout, stderr)
 	case "soak":
-		return soak(ctx, args[1:], stderr)
+		return soak.Main(ctx, args[1:], os.Stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stderr)
-		return exitOK
+		return cli.ExitOK
 	default:
 		fmt.Fprintf(stderr, "supersocket: unknown command %q\n\n", args[0])
 		usage(stderr)
-		return exitUsage
+		return cli.ExitUsage
 	}
 }
 
@@ -62,32 +61,6 @@ func usage(w io.Writer) {
   supersocket soak [flags]    mixed load against in-process servers, sampling RSS, goroutines and fds; "supersocket soak -h"
   supersocket help            this text
 `)
-}
-
-// signalled returns a context that ends at the first SIGINT or SIGTERM, and a channel that
-// receives any later one.
-func signalled(parent context.Context) (context.Context, <-chan os.Signal, func()) {
-	ctx, cancel := context.WithCancel(parent)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	again := make(chan os.Signal, 1)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case s := <-sigs:
-			again <- s
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, again, func() {
-		signal.Stop(sigs)
-		cancel()
-	}
 }
 
 // reloadOnHangup reloads the server's TLS certificates on every SIGHUP, until the returned

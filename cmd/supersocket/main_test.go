@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // TestMain doubles as the command itself when a test re-executes the test binary with
@@ -68,7 +70,7 @@ func start(t *testing.T, args ...string) (addr string, logs *logWriter) {
 		cancel()
 		select {
 		case code := <-status:
-			if code != exitOK {
+			if code != cli.ExitOK {
 				t.Errorf("exit status %d after cancel; logs:\n%s", code, logs)
 			}
 		case <-time.After(10 * time.Second):
@@ -216,11 +218,13 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"serve", "-no-such-flag"}, "no-such-flag"},
 		{[]string{"serve", "extra"}, "unexpected argument"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"bench", "-conns", "0"}, "supersocket bench: -conns"},
+		{[]string{"soak", "-duration", "0s"}, "supersocket soak: -duration"},
 	}
 	for _, tc := range cases {
 		var out bytes.Buffer
-		if code := run(context.Background(), tc.args, &out); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d; output:\n%s", tc.args, code, exitUsage, out.String())
+		if code := run(context.Background(), tc.args, &out); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; output:\n%s", tc.args, code, cli.ExitUsage, out.String())
 		}
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%v: output does not name %q:\n%s", tc.args, tc.want, out.String())
@@ -238,14 +242,14 @@ func TestPortInUseExit1(t *testing.T) {
 	}
 	defer ln.Close()
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"serve", "-addr", ln.Addr().String()}, &out); code != exitError {
-		t.Fatalf("exit %d, want %d; output:\n%s", code, exitError, out.String())
+	if code := run(context.Background(), []string{"serve", "-addr", ln.Addr().String()}, &out); code != cli.ExitError {
+		t.Fatalf("exit %d, want %d; output:\n%s", code, cli.ExitError, out.String())
 	}
 }
 
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"serve", "-h"}, &out); code != exitOK {
+	if code := run(context.Background(), []string{"serve", "-h"}, &out); code != cli.ExitOK {
 		t.Fatalf("serve -h: exit %d", code)
 	}
 	for _, f := range []string{"-app", "-addr", "-max-connections", "-max-request-length", "-idle-timeout",

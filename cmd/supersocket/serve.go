@@ -15,6 +15,7 @@ import (
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
+	"github.com/supersocket-go/supersocket/internal/cli"
 	"github.com/supersocket-go/supersocket/metrics"
 )
 
@@ -198,11 +199,8 @@ func (s *serverSpec) build(log *slog.Logger, hist *metrics.RequestHistogram) (na
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	f := defaultServeFlags()
 	fs := newServeFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage // the flag package has printed the problem and the usage
+	if status, ok := cli.ParseFlags(fs, args); !ok {
+		return status
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
@@ -429,7 +427,7 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 
 func usageError(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "supersocket serve: %v\n", err)
-	return exitUsage
+	return cli.ExitUsage
 }
 
 // serverGroup reloads the TLS of every server on SIGHUP.
@@ -451,7 +449,7 @@ func (g serverGroup) ReloadTLS() error {
 func runServers(ctx context.Context, servers []namedServer, hist *metrics.RequestHistogram, metricsAddr string, log *slog.Logger, stderr io.Writer) int {
 	// Signals are caught before anything opens, so one sent as soon as a server answers
 	// is a graceful shutdown, never the default kill.
-	ctx, again, release := signalled(ctx)
+	ctx, again, release := cli.Signalled(ctx)
 	defer release()
 	start := time.Now()
 
@@ -460,7 +458,7 @@ func runServers(ctx context.Context, servers []namedServer, hist *metrics.Reques
 		ln, err := net.Listen("tcp", metricsAddr)
 		if err != nil {
 			fmt.Fprintf(stderr, "supersocket: metrics: %v\n", err)
-			return exitError
+			return cli.ExitError
 		}
 		obs = startObservability(ln, servers, hist, start, log)
 	}
@@ -475,7 +473,7 @@ func runServers(ctx context.Context, servers []namedServer, hist *metrics.Reques
 				started.srv.Stop()
 			}
 			obs.close()
-			return exitError
+			return cli.ExitError
 		}
 	}
 
@@ -515,11 +513,11 @@ func runServers(ctx context.Context, servers []namedServer, hist *metrics.Reques
 	}
 	log.Info("exiting", "uptime", time.Since(start).Round(time.Millisecond), "servers", len(servers),
 		"accepted", total.Accepted, "requests", total.Requests)
-	code := exitOK
+	code := cli.ExitOK
 	for i, err := range errs {
 		if err != nil {
 			fmt.Fprintf(stderr, "supersocket: %s: %v\n", servers[i].name, err)
-			code = exitError
+			code = cli.ExitError
 		}
 	}
 	return code

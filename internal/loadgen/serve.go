@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -9,17 +9,19 @@ import (
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/internal/apps"
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
-// benchServe is the hidden "-serve APP" mode of bench, for profiling a server under load:
+// serveMain is the hidden "-serve APP" mode of bench, for profiling a server under load:
 // it serves APP on -addr with default settings (and no connection cap) until SIGINT or
 // SIGTERM, with a CPU profile (-cpuprofile) over its whole life and a heap profile
 // (-memprofile) taken when the signal arrives, before the sessions close; it then logs
 // where the runtime's memory is (heap, goroutine stacks) and how many sessions were open.
-func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
+// It returns the exit status.
+func serveMain(ctx context.Context, o *options, stderr io.Writer) int {
 	app, err := apps.Lookup(o.serveApp)
 	if err != nil {
-		return benchUsageError(stderr, fmt.Errorf("-serve: %w", err))
+		return usageError(stderr, fmt.Errorf("-serve: %w", err))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := app(supersocket.Config{
@@ -29,7 +31,7 @@ func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
 		Logger:         log,
 	})
 	if err != nil {
-		return benchUsageError(stderr, fmt.Errorf("-serve: %w", err))
+		return usageError(stderr, fmt.Errorf("-serve: %w", err))
 	}
 	if o.memprofile != "" {
 		runtime.MemProfileRate = 256 // every object of a session shows in the heap profile
@@ -39,14 +41,14 @@ func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
 	}
 	stopProfile, err := startCPUProfile(o.cpuprofile)
 	if err != nil {
-		return benchUsageError(stderr, err)
+		return usageError(stderr, err)
 	}
 	defer stopProfile()
-	ctx, _, release := signalled(ctx)
+	ctx, _, release := cli.Signalled(ctx)
 	defer release()
 	if err := srv.Start(); err != nil {
 		fmt.Fprintf(stderr, "supersocket bench -serve: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	<-ctx.Done()
 	logMemory(log, "memory at the signal", srv.Stats().Sessions)
@@ -62,11 +64,12 @@ func benchServe(ctx context.Context, o *benchOptions, stderr io.Writer) int {
 	}
 	if err := srv.Stop(); err != nil {
 		fmt.Fprintf(stderr, "supersocket bench -serve: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
+// logMemory logs where the runtime's memory is, in all and per session.
 func logMemory(log *slog.Logger, msg string, sessions int64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -77,6 +80,7 @@ func logMemory(log *slog.Logger, msg string, sessions int64) {
 		"stack_per_session", perSession(ms.StackInuse, sessions))
 }
 
+// perSession is bytes ÷ sessions, 0 without sessions.
 func perSession(bytes uint64, sessions int64) int64 {
 	if sessions <= 0 {
 		return 0

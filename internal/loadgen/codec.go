@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ const (
 	protoEcho = "echo" // the echo app: 5-byte little-endian header (totalSize, packetID, reserved), body
 )
 
-var benchProtos = []string{protoLine, protoLen, protoEcho}
+var protos = []string{protoLine, protoLen, protoEcho}
 
 // codec writes requests and checks replies for one protocol and message size.
 //
@@ -43,8 +43,10 @@ const (
 	echoHeader   = 5
 )
 
-const benchAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+// newCodec returns the codec of proto for size-byte payloads; prefix is -line-prefix. Its
+// errors name the flag at fault.
 func newCodec(proto, prefix string, size int) (*codec, error) {
 	if size < 1 {
 		return nil, fmt.Errorf("-size: %d: a message needs at least 1 byte", size)
@@ -71,7 +73,7 @@ func newCodec(proto, prefix string, size int) (*codec, error) {
 		c.reqLen = echoHeader + size
 		c.repLen = c.reqLen
 	default:
-		return nil, fmt.Errorf("-proto: unknown protocol %q (known: %s)", proto, strings.Join(benchProtos, ", "))
+		return nil, fmt.Errorf("-proto: unknown protocol %q (known: %s)", proto, strings.Join(protos, ", "))
 	}
 	if prefix != "" && proto != protoLine {
 		return nil, fmt.Errorf("-line-prefix is for -proto %s only", protoLine)
@@ -82,7 +84,7 @@ func newCodec(proto, prefix string, size int) (*codec, error) {
 		x ^= x << 13
 		x ^= x >> 7
 		x ^= x << 17
-		c.pattern[i] = benchAlphabet[x&63]
+		c.pattern[i] = alphabet[x&63]
 	}
 	return c, nil
 }

@@ -1,97 +1,13 @@
-package main
+package loadgen
 
 import (
-	"bufio"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strings"
 )
-
-// The labels whose ratios the report prints: the framework, and the two servers a Go
-// user would write instead.
-const (
-	labelSelf = "supersocket"
-	labelNet  = "net"
-	labelGnet = "gnet"
-)
-
-// Targets the report checks.
-const (
-	targetVsNet      = 1.0  // supersocket msgs/s ÷ net msgs/s, at least, in every cell
-	targetCPUVsGnet  = 1.1  // supersocket server CPU/msg ÷ gnet's, at most
-	targetIdleBytes  = 4500 // supersocket idle RSS per connection at 10 000 connections, at most
-	targetIdleConns  = 10000
-	saturatedLoadCPU = 0.9 // a load tool using this much of its core is the bottleneck
-)
-
-// benchReport reads -json results from files ("-" is stdin) and prints medians and ratios.
-func benchReport(files []string, stdout, stderr io.Writer) int {
-	if len(files) == 0 {
-		return benchUsageError(stderr, fmt.Errorf("-report: name at least one file of -json results (- for stdin)"))
-	}
-	var recs []benchJSON
-	for _, name := range files {
-		rs, err := readResults(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "supersocket bench -report: %v\n", err)
-			return exitError
-		}
-		recs = append(recs, rs...)
-	}
-	if len(recs) == 0 {
-		fmt.Fprintln(stderr, "supersocket bench -report: no results")
-		return exitError
-	}
-	writeReport(stdout, recs)
-	return exitOK
-}
-
-func readResults(name string) ([]benchJSON, error) {
-	var r io.Reader = os.Stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	var recs []benchJSON
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(text, "{") {
-			continue // tolerate logs and blank lines between results
-		}
-		var rec benchJSON
-		if err := json.Unmarshal([]byte(text), &rec); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
-		}
-		recs = append(recs, rec)
-	}
-	return recs, sc.Err()
-}
-
-// median returns the median of xs (the mean of the middle two for an even count), NaN
-// for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
 
 // cellKey identifies a cell of the load matrix.
 type cellKey struct {
@@ -111,7 +27,7 @@ type cellStats struct {
 	serverUtil float64
 }
 
-func summarize(rs []benchJSON) cellStats {
+func summarize(rs []resultJSON) cellStats {
 	var rate, cpu, p99, cu, su, sys []float64
 	st := cellStats{runs: len(rs)}
 	for _, r := range rs {
@@ -140,7 +56,7 @@ func summarize(rs []benchJSON) cellStats {
 // runRatios pairs the runs of two servers in a cell in the order they ran (run.sh
 // interleaves the servers run by run, so pair i ran under the same conditions) and
 // returns a's value ÷ b's for each pair where both have one.
-func runRatios(a, b []benchJSON, value func(benchJSON) (float64, bool)) []float64 {
+func runRatios(a, b []resultJSON, value func(resultJSON) (float64, bool)) []float64 {
 	var out []float64
 	for i := range min(len(a), len(b)) {
 		va, okA := value(a[i])
@@ -158,24 +74,6 @@ func fmtSpread(runs []float64) string {
 		return ""
 	}
 	return fmt.Sprintf("; runs %.2f–%.2f×", slices.Min(runs), slices.Max(runs))
-}
-
-// labelOrder puts the known labels first, then the rest sorted.
-func labelOrder(labels map[string]bool) []string {
-	var out []string
-	for _, l := range []string{labelSelf, labelNet, labelGnet} {
-		if labels[l] {
-			out = append(out, l)
-		}
-	}
-	var rest []string
-	for l := range labels {
-		if l != labelSelf && l != labelNet && l != labelGnet {
-			rest = append(rest, l)
-		}
-	}
-	slices.Sort(rest)
-	return append(out, rest...)
 }
 
 func fmtRate(v float64) string {
@@ -212,43 +110,14 @@ func fmtSize(n int) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func writeReport(w io.Writer, recs []benchJSON) {
-	cells := map[cellKey]map[string][]benchJSON{}
-	idle := map[[2]string]map[int][]benchJSON{} // (label, proto) → conns → runs
-	labels := map[string]bool{}
-	for _, r := range recs {
-		label := cmp.Or(r.Label, r.Addr)
-		labels[label] = true
-		switch r.Mode {
-		case "load":
-			k := cellKey{r.Proto, r.LinePrefix, r.Conns, r.Pipeline, r.Size}
-			if cells[k] == nil {
-				cells[k] = map[string][]benchJSON{}
-			}
-			cells[k][label] = append(cells[k][label], r)
-		case "idle":
-			k := [2]string{label, r.Proto}
-			if idle[k] == nil {
-				idle[k] = map[int][]benchJSON{}
-			}
-			idle[k][r.Conns] = append(idle[k][r.Conns], r)
-		}
-	}
-	order := labelOrder(labels)
-	if len(cells) > 0 {
-		writeLoadReport(w, cells, order)
-	}
-	if len(idle) > 0 {
-		writeIdleReport(w, idle, order)
-	}
-}
-
-func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, order []string) {
+// writeLoadReport prints the load matrix, a row per cell, and how many cells met each
+// target.
+func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, order []string) {
 	keys := make([]cellKey, 0, len(cells))
 	for k := range cells {
 		keys = append(keys, k)
 	}
-	protoRank := func(p string) int { return cmp.Or(slices.Index(benchProtos, p)+1, len(benchProtos)+1) }
+	protoRank := func(p string) int { return cmp.Or(slices.Index(protos, p)+1, len(protos)+1) }
 	slices.SortFunc(keys, func(a, b cellKey) int {
 		return cmp.Or(cmp.Compare(protoRank(a.proto), protoRank(b.proto)), cmp.Compare(a.prefix, b.prefix),
 			cmp.Compare(a.conns, b.conns), cmp.Compare(a.size, b.size), cmp.Compare(a.pipeline, b.pipeline))
@@ -354,7 +223,7 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 		if !math.IsNaN(rNet) && !math.IsInf(rNet, 0) {
 			vsNet = append(vsNet, rNet)
 			if rNet < targetVsNet {
-				runs := runRatios(byLabel[labelSelf], byLabel[labelNet], func(r benchJSON) (float64, bool) { return r.MsgsPerSec, true })
+				runs := runRatios(byLabel[labelSelf], byLabel[labelNet], func(r resultJSON) (float64, bool) { return r.MsgsPerSec, true })
 				if len(runs) > 0 && slices.Max(runs) >= targetVsNet {
 					vsNetNoise++
 				}
@@ -370,7 +239,7 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 		if !math.IsNaN(rGnet) && !math.IsInf(rGnet, 0) {
 			vsGnet = append(vsGnet, rGnet)
 			if rGnet > targetCPUVsGnet {
-				runs := runRatios(byLabel[labelSelf], byLabel[labelGnet], func(r benchJSON) (float64, bool) {
+				runs := runRatios(byLabel[labelSelf], byLabel[labelGnet], func(r resultJSON) (float64, bool) {
 					if r.ServerCPUNsPerMsg == nil {
 						return 0, false
 					}
@@ -387,77 +256,27 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]benchJSON, orde
 	if saturated {
 		fmt.Fprintln(w, "* the load tool used >= 0.9 of its core: msgs/s there is bounded by the load tool; compare CPU/msg.")
 	}
-	if len(vsNet) > 0 {
-		fmt.Fprintf(w, "target supersocket ÷ net msgs/s >= %.2f in every cell: %d of %d cells met (median ratio %.2f×)\n",
-			targetVsNet, len(vsNet)-len(vsNetMiss), len(vsNet), median(vsNet))
-		for _, m := range vsNetMiss {
-			fmt.Fprintf(w, "  missed: %s\n", m)
-		}
-		if len(vsNetMiss) > 0 {
-			fmt.Fprintf(w, "  (%d of the %d misses have a run pair at or above %.2f×: within the run-to-run spread)\n",
-				vsNetNoise, len(vsNetMiss), targetVsNet)
-		}
-	}
-	if len(vsGnet) > 0 {
-		fmt.Fprintf(w, "target supersocket ÷ gnet server CPU/msg <= %.2f: %d of %d cells met (median ratio %.2f×)\n",
-			targetCPUVsGnet, len(vsGnet)-len(vsGnetMiss), len(vsGnet), median(vsGnet))
-		for _, m := range vsGnetMiss {
-			fmt.Fprintf(w, "  missed: %s\n", m)
-		}
-		if len(vsGnetMiss) > 0 {
-			fmt.Fprintf(w, "  (%d of the %d misses have a run pair at or below %.2f×: within the run-to-run spread)\n",
-				vsGnetNoise, len(vsGnetMiss), targetCPUVsGnet)
-		}
-	}
+	writeTarget(w, fmt.Sprintf("supersocket ÷ net msgs/s >= %.2f in every cell", targetVsNet),
+		vsNet, vsNetMiss, vsNetNoise, "at or above", targetVsNet)
+	writeTarget(w, fmt.Sprintf("supersocket ÷ gnet server CPU/msg <= %.2f", targetCPUVsGnet),
+		vsGnet, vsGnetMiss, vsGnetNoise, "at or below", targetCPUVsGnet)
 	fmt.Fprintln(w)
 }
 
-func writeIdleReport(w io.Writer, idle map[[2]string]map[int][]benchJSON, order []string) {
-	fmt.Fprintln(w, "Idle connections: the server's VmRSS growth ÷ connections, after one exchange each (medians).")
-	fmt.Fprintf(w, "%-12s %-6s %8s %14s %14s %12s %4s %s\n", "server", "proto", "conns", "RSS/conn", "RSS growth", "open", "runs", "errors")
-	keys := make([][2]string, 0, len(idle))
-	for k := range idle {
-		keys = append(keys, k)
+// writeTarget prints the verdict on one target, such as "supersocket ÷ net msgs/s >= 1.00
+// in every cell": how many of the cells with a ratio met it, the median ratio, each miss,
+// and how many misses have a run pair that meets it (side: "at or above" or "at or below"
+// bound), which puts them within the run-to-run spread. It prints nothing without ratios.
+func writeTarget(w io.Writer, target string, ratios []float64, misses []string, noise int, side string, bound float64) {
+	if len(ratios) == 0 {
+		return
 	}
-	rank := func(l string) int { return slices.Index(order, l) }
-	slices.SortFunc(keys, func(a, b [2]string) int {
-		return cmp.Or(cmp.Compare(a[1], b[1]), cmp.Compare(rank(a[0]), rank(b[0])))
-	})
-	var verdicts []string
-	for _, k := range keys {
-		byConns := idle[k]
-		conns := make([]int, 0, len(byConns))
-		for n := range byConns {
-			conns = append(conns, n)
-		}
-		slices.Sort(conns)
-		for _, n := range conns {
-			rs := byConns[n]
-			var per, growth, open []float64
-			var errs int64
-			for _, r := range rs {
-				errs += r.Errors
-				open = append(open, float64(r.OpenConns))
-				if r.RSSPerConn != nil {
-					per = append(per, *r.RSSPerConn)
-					growth = append(growth, float64(r.RSSAfter-r.RSSBefore))
-				}
-			}
-			mp := median(per)
-			fmt.Fprintf(w, "%-12s %-6s %8d %11.2f KB %11.1f MB %12.0f %4d %d\n",
-				k[0], k[1], n, mp/1e3, median(growth)/1e6, median(open), len(rs), errs)
-			if k[0] == labelSelf && n == targetIdleConns && !math.IsNaN(mp) {
-				ok := "met"
-				if mp > targetIdleBytes {
-					ok = "MISSED"
-				}
-				verdicts = append(verdicts, fmt.Sprintf("target supersocket idle RSS <= %.1f KB/conn at %d connections (%s): %.2f KB, %s",
-					targetIdleBytes/1e3, targetIdleConns, k[1], mp/1e3, ok))
-			}
-		}
+	fmt.Fprintf(w, "target %s: %d of %d cells met (median ratio %.2f×)\n", target, len(ratios)-len(misses), len(ratios), median(ratios))
+	for _, m := range misses {
+		fmt.Fprintf(w, "  missed: %s\n", m)
 	}
-	fmt.Fprintln(w)
-	for _, v := range verdicts {
-		fmt.Fprintln(w, v)
+	if len(misses) > 0 {
+		fmt.Fprintf(w, "  (%d of the %d misses have a run pair %s %.2f×: within the run-to-run spread)\n",
+			noise, len(misses), side, bound)
 	}
 }

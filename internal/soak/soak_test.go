@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/supersocket-go/supersocket/internal/cli"
 )
 
 // TestSoakShort runs the soak for two seconds with every kind of client, and checks that
@@ -16,13 +18,13 @@ import (
 func TestSoakShort(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "soak.csv")
 	var stdout, stderr bytes.Buffer
-	code := soakMain(context.Background(), []string{
+	code := Main(context.Background(), []string{
 		"-duration", "2s", "-interval", "500ms", "-csv", path,
 		"-conns", "4", "-pipeline", "2", "-rate", "400", "-churn-rate", "20",
 		"-idle", "10", "-udp", "2", "-broadcast-every", "200ms", "-bad-every", "50ms",
 	}, &stdout, &stderr)
 	out := stdout.String()
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 	for _, want := range []string{"summary", "RSS KiB", "goroutines", "fds", "PASS", "errors: 0"} {
@@ -82,8 +84,8 @@ func TestSoakBadFlags(t *testing.T) {
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := soakMain(context.Background(), args, &stdout, &stderr); code != exitUsage {
-			t.Errorf("soak %v: exit status %d, want %d", args, code, exitUsage)
+		if code := Main(context.Background(), args, &stdout, &stderr); code != cli.ExitUsage {
+			t.Errorf("soak %v: exit status %d, want %d", args, code, cli.ExitUsage)
 		}
 		if stdout.Len() > 0 {
 			t.Errorf("soak %v printed %q: something started", args, stdout.String())

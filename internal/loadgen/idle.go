@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// errIdle counts idle-mode connections whose one exchange failed.
-const errIdle = "exchange"
+	"github.com/supersocket-go/supersocket/internal/cli"
+	"github.com/supersocket-go/supersocket/internal/proc"
+)
 
 // idleResult is what an idle run measured.
 type idleResult struct {
@@ -26,7 +26,7 @@ type idleResult struct {
 
 // runIdle opens o.idle connections, makes one exchange on each, lets them sit idle, and
 // measures the server's resident memory before and after.
-func runIdle(ctx context.Context, o *benchOptions, cd *codec, stderr io.Writer) (*idleResult, error) {
+func runIdle(ctx context.Context, o *options, cd *codec, stderr io.Writer) (*idleResult, error) {
 	n := o.idle
 	if err := checkFileLimit(n + 64); err != nil {
 		return nil, err
@@ -37,9 +37,9 @@ func runIdle(ctx context.Context, o *benchOptions, cd *codec, stderr io.Writer) 
 	}
 	res := &idleResult{}
 	if o.serverPID > 0 {
-		res.rssBefore, res.serverErr = procRSS(o.serverPID)
+		res.rssBefore, res.serverErr = proc.RSS(o.serverPID)
 	}
-	res.selfBefore, _ = procRSS(os.Getpid())
+	res.selfBefore, _ = proc.RSS(os.Getpid())
 
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
@@ -96,9 +96,9 @@ func runIdle(ctx context.Context, o *benchOptions, cd *codec, stderr io.Writer) 
 	case <-ctx.Done():
 	}
 	if o.serverPID > 0 && res.serverErr == nil {
-		res.rssAfter, res.serverErr = procRSS(o.serverPID)
+		res.rssAfter, res.serverErr = proc.RSS(o.serverPID)
 	}
-	res.selfAfter, _ = procRSS(os.Getpid())
+	res.selfAfter, _ = proc.RSS(os.Getpid())
 	if o.idleHold > 0 {
 		select {
 		case <-time.After(o.idleHold):
@@ -130,8 +130,33 @@ func exchangeOnce(c net.Conn, cd *codec, id uint64, buf []byte, timeout time.Dur
 	return c.SetDeadline(time.Time{})
 }
 
-func idleProgress(o *benchOptions, n int, opened *atomic.Int64, stderr io.Writer) (stop func()) {
+// idleProgress shows how many of the n connections are open, as progressLine does.
+func idleProgress(o *options, n int, opened *atomic.Int64, stderr io.Writer) (stop func()) {
 	return progressLine(o, stderr, func(time.Time) string {
 		return fmt.Sprintf("  %s / %s connections open", group(opened.Load()), group(int64(n)))
 	})
+}
+
+// idleMain makes an idle run and prints its results; it returns the exit status.
+func idleMain(ctx context.Context, o *options, cd *codec, stdout, stderr io.Writer) int {
+	res, err := runIdle(ctx, o, cd, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "supersocket bench: %v\n", err)
+		return cli.ExitError
+	}
+	out := idleJSON(o, res)
+	if o.jsonOut {
+		writeJSON(stdout, out)
+	} else {
+		printIdle(stdout, o, out, res)
+	}
+	if o.memprofile != "" {
+		if err := writeHeapProfile(o.memprofile); err != nil {
+			fmt.Fprintf(stderr, "supersocket bench: -memprofile: %v\n", err)
+		}
+	}
+	if out.Errors > 0 || res.open == 0 {
+		return cli.ExitError
+	}
+	return cli.ExitOK
 }

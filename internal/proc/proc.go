@@ -1,4 +1,7 @@
-package main
+// Package proc reads what a process has used — CPU time, resident memory, system calls,
+// open files — from Linux's /proc file system. Every function fails where /proc is not
+// mounted or the process is gone.
+package proc
 
 import (
 	"bytes"
@@ -13,9 +16,9 @@ import (
 // Linux architecture Go supports.
 const clockTicks = 100
 
-// procCPU returns the CPU time (user + system) process pid has used so far, from
+// CPU returns the CPU time (user + system) process pid has used so far, from
 // /proc/PID/stat. Its resolution is one clock tick (10 ms).
-func procCPU(pid int) (time.Duration, error) {
+func CPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -43,9 +46,9 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return time.Duration(ut+st) * (time.Second / clockTicks), nil
 }
 
-// procRSS returns the resident set size of process pid in bytes, from VmRSS in
+// RSS returns the resident set size of process pid in bytes, from VmRSS in
 // /proc/PID/status.
-func procRSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -72,20 +75,22 @@ func parseVmRSS(b []byte) (int64, error) {
 	return 0, errors.New("/proc status: no VmRSS line")
 }
 
-// procIO is a process's read and write system calls so far, from /proc/PID/io (syscr,
+// IO is a process's read and write system calls so far, from /proc/PID/io (syscr,
 // syscw: read, readv, pread… and write, writev, pwrite…, sockets included).
-type procIO struct{ reads, writes uint64 }
+type IO struct{ Reads, Writes uint64 }
 
-func readProcIO(pid int) (procIO, error) {
+// ReadIO returns the system calls process pid has made so far, from /proc/PID/io.
+// Reading another user's process needs the right to trace it.
+func ReadIO(pid int) (IO, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
-		return procIO{}, err
+		return IO{}, err
 	}
-	return parseProcIO(b)
+	return parseIO(b)
 }
 
-func parseProcIO(b []byte) (procIO, error) {
-	var io procIO
+func parseIO(b []byte) (IO, error) {
+	var io IO
 	found := 0
 	for line := range bytes.SplitSeq(b, []byte("\n")) {
 		k, v, ok := bytes.Cut(line, []byte(":"))
@@ -95,21 +100,31 @@ func parseProcIO(b []byte) (procIO, error) {
 		var dst *uint64
 		switch string(k) {
 		case "syscr":
-			dst = &io.reads
+			dst = &io.Reads
 		case "syscw":
-			dst = &io.writes
+			dst = &io.Writes
 		default:
 			continue
 		}
 		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
 		if err != nil {
-			return procIO{}, fmt.Errorf("/proc io %s: %w", k, err)
+			return IO{}, fmt.Errorf("/proc io %s: %w", k, err)
 		}
 		*dst = n
 		found++
 	}
 	if found != 2 {
-		return procIO{}, errors.New("/proc io: no syscr and syscw lines")
+		return IO{}, errors.New("/proc io: no syscr and syscw lines")
 	}
 	return io, nil
+}
+
+// OpenFiles returns how many file descriptors process pid has open: the entries of
+// /proc/PID/fd.
+func OpenFiles(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	return len(ents), nil
 }
