@@ -27,6 +27,9 @@
 #                                         time and unmeasured warm-up of each run
 #   PROTOS="line len echo" CONNS="1 64 1000" SIZES="64 4096" PIPES="1 16"
 #   SERVERS="supersocket net gnet"        which servers (labels) to run
+#   BASELINE=<git rev>                    also run "baseline", supersocket built from that
+#                                         revision, interleaved with the others; the report
+#                                         adds ss ÷ baseline per cell (did a change regress?)
 #   MATRIX=1                              0 skips the load matrix
 #   IDLE="10000" IDLE_RUNS=3 IDLE_PROTO=echo
 #                                         idle-connection counts ("" skips the step); a
@@ -67,6 +70,10 @@ CONNS=${CONNS:-1 64 1000}
 SIZES=${SIZES:-64 4096}
 PIPES=${PIPES:-1 16}
 SERVERS=${SERVERS:-supersocket net gnet}
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ] && [[ " $SERVERS " != *" baseline "* ]]; then
+  SERVERS="supersocket baseline ${SERVERS#supersocket }"
+fi
 MATRIX=${MATRIX:-1}
 IDLE=${IDLE-10000}
 IDLE_RUNS=${IDLE_RUNS:-3}
@@ -97,6 +104,13 @@ mkdir -p "$here/bin"
 (cd "$root" && go build -o "$here/bin/supersocket" ./cmd/supersocket)
 (cd "$here" && go build -o "$here/bin/" ./netecho ./gnetecho)
 ss="$here/bin/supersocket"
+if [ -n "$BASELINE" ]; then
+  log "== building the baseline, $BASELINE"
+  basedir=$(mktemp -d)
+  (cd "$root" && git archive --format=tar "$BASELINE") | tar -x -C "$basedir"
+  (cd "$basedir" && go build -o "$here/bin/supersocket-baseline" ./cmd/supersocket)
+  rm -rf "$basedir"
+fi
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -107,6 +121,7 @@ ss="$here/bin/supersocket"
   lscpu | head -n 20
   echo "open files: soft $(ulimit -Sn), hard $(ulimit -Hn)"
   echo "pinning: servers on CPU $SERVER_CPU, load tool on CPU $LOAD_CPU"
+  [ -n "$BASELINE" ] && echo "baseline: $BASELINE ($(cd "$root" && git rev-parse --short "$BASELINE"))"
   echo "settings: RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PROTOS='$PROTOS' CONNS='$CONNS' SIZES='$SIZES' PIPES='$PIPES' SERVERS='$SERVERS' IDLE='$IDLE'"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -148,9 +163,11 @@ start_server() {
   local label=$1 proto=$2 port=$3 app
   local addr="127.0.0.1:$port" logf="$OUT/server-$label-$proto-$port.log"
   case $label in
-    supersocket)
+    supersocket | baseline)
       case $proto in line) app=lineecho ;; len) app=lenecho ;; echo) app=echo ;; esac
-      taskset -c "$SERVER_CPU" "$ss" serve -app "$app" -addr "$addr" -log-level warn \
+      local bin=$ss
+      [ "$label" = baseline ] && bin="$here/bin/supersocket-baseline"
+      taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -addr "$addr" -log-level warn \
         -max-connections 1000000 >"$logf" 2>&1 &
       ;;
     net) taskset -c "$SERVER_CPU" "$here/bin/netecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;

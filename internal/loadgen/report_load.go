@@ -122,7 +122,7 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, ord
 		return cmp.Or(cmp.Compare(protoRank(a.proto), protoRank(b.proto)), cmp.Compare(a.prefix, b.prefix),
 			cmp.Compare(a.conns, b.conns), cmp.Compare(a.size, b.size), cmp.Compare(a.pipeline, b.pipeline))
 	})
-	short := map[string]string{labelSelf: "ss", labelNet: "net", labelGnet: "gnet"}
+	short := map[string]string{labelSelf: "ss", labelNet: "net", labelGnet: "gnet", labelBaseline: "base"}
 	name := func(l string) string { return cmp.Or(short[l], l) }
 
 	fmt.Fprintln(w, "Load matrix: medians over the runs of each cell.")
@@ -261,6 +261,7 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, ord
 	writeTarget(w, fmt.Sprintf("supersocket ÷ gnet server CPU/msg <= %.2f", targetCPUVsGnet),
 		vsGnet, vsGnetMiss, vsGnetNoise, "at or below", targetCPUVsGnet)
 	fmt.Fprintln(w)
+	writeBaselineReport(w, cells, keys)
 }
 
 // writeTarget prints the verdict on one target, such as "supersocket ÷ net msgs/s >= 1.00
