@@ -13,7 +13,8 @@ import (
 
 // datagrams is the UDP transport: the socket's read loop (udpSocket.receive) puts each
 // of the session's datagrams in its bounded inbox, and the session's goroutine handles
-// them one at a time, in arrival order, each a unit that must hold whole requests.
+// them one at a time, in arrival order, each a unit that holds whole requests (see
+// Session.dispatchMessage).
 // Replies are written straight to the socket, one datagram per message, to the address
 // the latest datagram came from.
 type datagrams[T any] struct {
@@ -35,10 +36,8 @@ func (dg *datagrams[T]) serve() bool {
 	for s.closed.Load() == 0 {
 		select {
 		case d := <-dg.inbox:
-			if rest := s.dispatch(d, 0); rest != nil {
-				pool.Put(rest)
-				s.protocolError(errors.New("datagram ends inside a request: one datagram must hold whole requests"))
-			}
+			s.dispatchMessage(d)
+			pool.Put(d)
 		case <-dg.quit:
 		}
 	}

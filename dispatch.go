@@ -18,13 +18,7 @@ import (
 func (s *Session[T]) dispatch(buf []byte, minCap int) []byte {
 	b := batch{data: buf}
 	s.dispatchBatch(&b)
-	if b.handled {
-		if b.clock.IsZero() {
-			b.clock = time.Now()
-		}
-		s.lastActive.Store(b.clock.UnixNano())
-		s.served.Store(true)
-	}
+	s.handled(&b)
 	data := b.data
 	if b.failed || len(data) == 0 || s.closed.Load() != 0 {
 		pool.Put(buf)
@@ -36,8 +30,31 @@ func (s *Session[T]) dispatch(buf []byte, minCap int) []byte {
 	return s.frames.Keep(buf, data, minCap)
 }
 
+// dispatchMessage hands the requests of one message-oriented unit (a UDP datagram, a
+// WebSocket message) to the Request handler. A unit holds whole requests: bytes its
+// filter cannot complete at the end are the filter's Finisher's (a text line without its
+// ending), else a protocol error. msg stays the caller's.
+func (s *Session[T]) dispatchMessage(msg []byte) {
+	b := batch{data: msg, message: true}
+	s.dispatchBatch(&b)
+	s.handled(&b)
+}
+
+// handled notes that a batch completed requests: the session is active, and has served.
+func (s *Session[T]) handled(b *batch) {
+	if !b.handled {
+		return
+	}
+	if b.clock.IsZero() {
+		b.clock = time.Now()
+	}
+	s.lastActive.Store(b.clock.UnixNano())
+	s.served.Store(true)
+}
+
 // batch is the progress of one dispatch, which its panic guard reads.
 type batch struct {
+	message  bool      // the bytes are one whole message (see dispatchMessage)
 	data     []byte    // not yet consumed
 	inFilter bool      // the filter is running (a panic is the filter's, not a handler's)
 	held     bool      // the transport was told that more requests follow
@@ -62,6 +79,9 @@ func (s *Session[T]) dispatchBatch(b *batch) {
 	for len(b.data) > 0 && s.closed.Load() == 0 && !s.switching {
 		b.inFilter = true
 		req, n, err := s.frames.Next(b.data)
+		if n == 0 && err == nil && b.message {
+			req, n, err = s.frames.Finish(b.data)
+		}
 		b.inFilter = false
 		if err != nil {
 			b.failed = true

@@ -332,3 +332,18 @@ func TestUDPListenersInOneServer(t *testing.T) {
 		t.Fatalf("tcp listener: %q", buf[:n])
 	}
 }
+
+// A datagram is a unit of whole requests: a command line filter takes a last line
+// without its ending (filter.Finisher), so "ECHO hi" needs no "\r\n" over UDP.
+func TestUDPDatagramEndsTheLastLine(t *testing.T) {
+	srv := startServer(t, Config{Listeners: udpLoopback(), Filter: filter.CommandLine()}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) { s.Send([]byte(r.Key+":"), r.Body) },
+	})
+	c := newUDPClient(t, addrOf(srv))
+	c.send([]byte("ECHO one\r\nECHO two"))
+	for _, want := range []string{"ECHO:one", "ECHO:two"} {
+		if got := string(c.recv()); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -139,6 +139,17 @@ type Switcher interface {
 	Next() Filter
 }
 
+// Finisher is implemented by a filter whose last request may end where a message ends,
+// without its usual terminator: a text line typed into a browser's WebSocket, a UDP
+// datagram holding one command. A message-oriented transport (a WebSocket message, a UDP
+// datagram) must deliver whole requests; when a message ends with bytes that Filter
+// could not complete, the caller asks Finish, if the filter has it, to take them as the
+// message's last request. Finish consumes all of data (n == len(data)) or returns an
+// error; it leaves the filter ready for the next message.
+type Finisher interface {
+	Finish(data []byte) (req Request, n int, err error)
+}
+
 // Factory makes the filter of one stream (one session). maxRequestLength is the largest
 // frame, in bytes, the filter may accept; it is always at least 1.
 type Factory func(maxRequestLength int) Filter

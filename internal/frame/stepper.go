@@ -78,6 +78,29 @@ func (st *Stepper) Next(data []byte) (req filter.Request, n int, err error) {
 	return req, n, nil
 }
 
+// Finish is Next at the end of a message-oriented unit (a WebSocket message, a UDP
+// datagram) whose last bytes Next could not complete: the filter's Finisher takes them as
+// the last request, if the filter has one; otherwise, or if it refuses them, the message
+// is malformed (a protocol error).
+func (st *Stepper) Finish(data []byte) (req filter.Request, n int, err error) {
+	fin, ok := st.f.(filter.Finisher)
+	if !ok {
+		return req, 0, fmt.Errorf("%w: the message ends inside a request (%d bytes left over): a message must hold whole requests",
+			filter.ErrMalformed, len(data))
+	}
+	req, n, err = fin.Finish(data)
+	switch {
+	case err != nil:
+		return req, 0, err
+	case n != len(data):
+		return req, 0, fmt.Errorf("%w: Finish consumed %d of the %d bytes left in a message", ErrFilterBug, n, len(data))
+	case n > int(st.limit):
+		return req, 0, fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, st.limit)
+	}
+	st.set = false
+	return req, n, nil
+}
+
 // Advance follows the filter's choice of a successor after the last request was
 // handled, unless Set was called meanwhile.
 func (st *Stepper) Advance() {
