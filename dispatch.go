@@ -76,9 +76,13 @@ func (s *Session[T]) dispatchBatch(b *batch) {
 		b.clock = time.Now()
 	}
 	defer s.guard(b, observe)
+	// Marked once per batch, not per request: the mark is an atomic store, and a batch
+	// ends when its last handler returns (see Server.Stop).
+	s.enterHandler()
 	for len(b.data) > 0 && s.closed.Load() == 0 && !s.switching {
 		b.inFilter = true
-		req, n, err := s.frames.Next(b.data)
+		req, n, err := s.frames.Filter().Filter(b.data)
+		err = s.frames.Check(n, len(b.data), err)
 		if n == 0 && err == nil && b.message {
 			req, n, err = s.frames.Finish(b.data)
 		}
@@ -86,10 +90,10 @@ func (s *Session[T]) dispatchBatch(b *batch) {
 		if err != nil {
 			b.failed = true
 			s.refuse(err)
-			return
+			break
 		}
 		if n == 0 {
-			return
+			break
 		}
 		b.handled = true
 		if !b.held && n < len(b.data) {
@@ -102,9 +106,7 @@ func (s *Session[T]) dispatchBatch(b *batch) {
 		if observe != nil {
 			b.key = req.Key
 		}
-		s.enterHandler()
 		s.srv.h.Request(s, req)
-		s.handling.Store(false)
 		if observe != nil {
 			now := time.Now()
 			observe(req.Key, now.Sub(b.clock))
@@ -113,6 +115,7 @@ func (s *Session[T]) dispatchBatch(b *batch) {
 		s.frames.Advance()
 		b.data = b.data[n:]
 	}
+	s.handling.Store(false)
 }
 
 // guard is dispatchBatch's deferred panic guard: a panic in the filter closes the

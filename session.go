@@ -142,7 +142,18 @@ func (s *Session[T]) Send(parts ...[]byte) error {
 // the server's full-queue policy applies (Send) or the caller only probes (TrySend,
 // Broadcast).
 func (s *Session[T]) send(parts [][]byte, wait time.Duration, policy bool) error {
-	err := s.tr.send(parts, wait)
+	// The transport is called by its concrete type, not through the interface: an
+	// interface call would make parts escape, and every Send would allocate its
+	// variadic slice.
+	var err error
+	switch tr := s.tr.(type) {
+	case *stream[T]:
+		err = tr.send(parts, wait)
+	case *datagrams[T]:
+		err = tr.send(parts, wait)
+	default:
+		panic("supersocket: a transport without a case in Session.send")
+	}
 	switch err {
 	case nil, ErrSessionClosed:
 		return err

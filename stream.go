@@ -38,6 +38,7 @@ type stream[T any] struct {
 	tlsConn atomic.Pointer[tls.Conn] // the TLS layer, once there is one
 	tok     netread.Token            // the session's place in the server's parker
 	writeFn func()                   // bound once: writeLoop, started without allocating
+	wroteFn func(int64)              // bound once: wrote, the writer's byte count
 }
 
 // bindStream makes c, with its TLS layer tc if any, the session's transport.
@@ -47,6 +48,7 @@ func (s *Session[T]) bindStream(c net.Conn, tc *tls.Conn) {
 	st.queue.Init(s.srv.cfg.SendQueueSize, s.srv.cfg.SendQueueBytes, st.startWriter)
 	st.queue.OnWriteError(st.writeFailed)
 	st.writeFn = st.writeLoop
+	st.wroteFn = st.wrote
 	if tc != nil {
 		st.rw = tc
 		st.tlsConn.Store(tc)
@@ -104,8 +106,11 @@ func (st *stream[T]) startWriter() {
 // idle session holds no writer goroutine.
 func (st *stream[T]) writeLoop() {
 	defer st.s.run.wg.Done()
-	st.queue.Drain(st.rw, st.s.wrote) // a write error closes the session via writeFailed
+	st.queue.Drain(st.rw, st.wroteFn) // a write error closes the session via writeFailed
 }
+
+// wrote counts n bytes written to the peer.
+func (st *stream[T]) wrote(n int64) { st.s.wrote(n) }
 
 // writeFailed closes the session for a write error. The queue calls it before it wakes
 // blocked senders, so the reason is SocketError even if the reader then sees EOF.
@@ -179,7 +184,7 @@ type directWriter[T any] struct {
 func (d *directWriter[T]) Try(b []byte) (int, error) {
 	n, err := d.t.Try(b)
 	if n > 0 {
-		d.s.wrote(int64(n))
+		d.s.tcp.wrote(int64(n))
 	}
 	return n, err
 }
@@ -188,7 +193,7 @@ func (d *directWriter[T]) Try(b []byte) (int, error) {
 func (d *directWriter[T]) TryVec(bufs [][]byte) (int64, error) {
 	n, err := d.t.TryVec(bufs)
 	if n > 0 {
-		d.s.wrote(n)
+		d.s.tcp.wrote(n)
 	}
 	return n, err
 }

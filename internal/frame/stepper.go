@@ -56,26 +56,41 @@ func (st *Stepper) Limit() int { return int(st.limit) }
 
 // Next runs the filter once over data. n > 0: req is the request at data's front, n bytes
 // long; n == 0 with a nil error: more bytes are needed. An error is a protocol error (the
-// filter's own, or one wrapping filter.ErrTooLarge) unless it wraps ErrFilterBug. A panic in the filter is not recovered here: the
-// caller decides what it costs (the server guards a whole batch with one recover).
+// filter's own, or one wrapping filter.ErrTooLarge) unless it wraps ErrFilterBug. A panic
+// in the filter is not recovered here: the caller decides what it costs (the server
+// guards a whole batch with one recover).
 func (st *Stepper) Next(data []byte) (req filter.Request, n int, err error) {
 	req, n, err = st.f.Filter(data)
+	if err = st.Check(n, len(data), err); err != nil {
+		return req, 0, err
+	}
+	return req, n, nil
+}
+
+// Filter returns the current filter, for a caller that runs it itself and hands its
+// result to Check: the server's dispatch does, so that a request is copied once, from
+// the filter to the handler, rather than once more through Next.
+func (st *Stepper) Filter() filter.Filter { return st.f }
+
+// Check sorts the filter's result for data of length have, as Next describes: nil for a
+// request (n > 0) or a wait for more bytes (n == 0), else the error to close with.
+func (st *Stepper) Check(n, have int, err error) error {
 	switch {
 	case err != nil:
-		return req, 0, err
+		return err
 	case n == 0:
-		if len(data) >= int(st.limit) {
-			return req, 0, fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)",
-				filter.ErrTooLarge, len(data), st.limit)
+		if have >= int(st.limit) {
+			return fmt.Errorf("%w: %d bytes buffered without a complete request (MaxRequestLength %d)",
+				filter.ErrTooLarge, have, st.limit)
 		}
-		return req, 0, nil
-	case n < 0 || n > len(data):
-		return req, 0, fmt.Errorf("%w: the filter consumed more bytes than it was given (%d of %d)", ErrFilterBug, n, len(data))
+		return nil
+	case n < 0 || n > have:
+		return fmt.Errorf("%w: the filter consumed more bytes than it was given (%d of %d)", ErrFilterBug, n, have)
 	case n > int(st.limit):
-		return req, 0, fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, st.limit)
+		return fmt.Errorf("%w: %d-byte request (MaxRequestLength %d)", filter.ErrTooLarge, n, st.limit)
 	}
 	st.set = false
-	return req, n, nil
+	return nil
 }
 
 // Finish is Next at the end of a message-oriented unit (a WebSocket message, a UDP
