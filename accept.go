@@ -3,6 +3,7 @@ package supersocket
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -11,7 +12,7 @@ import (
 // acceptLoop accepts on one listener until the server stops. A session's own work starts
 // on its goroutine; the accept path only counts, filters and refuses, so a slow client
 // cannot stall accepting.
-func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ls *listenerStats) {
+func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats) {
 	var backoff time.Duration
 	for {
 		if srv.acceptRate != nil && !srv.acceptRate.wait(r.quit) {
@@ -47,16 +48,16 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ls *l
 			continue
 		}
 		r.wg.Add(1)
-		go srv.serveConn(r, c, lt, ls, ip)
+		go srv.serveConn(r, c, lt, ws, ls, ip)
 	}
 }
 
-// serveConn is an accepted connection's goroutine: its TLS handshake, if the listener
-// serves TLS, then the session's first owner.
-func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ls *listenerStats, ip netip.Addr) {
+// serveConn is an accepted connection's goroutine: its handshakes, if the listener
+// serves TLS or WebSocket, then the session's first owner.
+func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) {
 	srv.tune(c)
-	if lt == nil {
-		srv.openStream(r, c, nil, ip, ls).own()
+	if lt == nil && ws == nil {
+		srv.openStream(r, c, nil, ip, ls, nil, nil).own()
 		return
 	}
 	// Listed until the session is registered, so that a stop either closes the
@@ -64,29 +65,54 @@ func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ls *listene
 	// that this goroutine is through with it.
 	done := make(chan struct{})
 	srv.pending.Store(c, done)
-	tc, err := srv.handshake(c, lt.outer)
+	s, err := srv.handshakes(r, c, lt, ws, ls, ip)
+	srv.pending.Delete(c)
+	close(done)
 	if err != nil {
-		srv.pending.Delete(c)
-		close(done)
 		c.Close()
 		srv.release(ip)
 		srv.counters.handshakeFailures.Add(1)
-		srv.log.Debug("tls handshake failed; no session", "remote", c.RemoteAddr().String(), "err", err)
+		srv.log.Debug("handshake failed; no session", "remote", c.RemoteAddr().String(), "err", err)
 		r.wg.Done()
 		return
 	}
-	s := srv.openStream(r, c, tc, ip, ls)
-	srv.pending.Delete(c)
-	close(done)
 	s.own()
 }
 
+// handshakes runs a connection's TLS and WebSocket handshakes, as its listener asks, and
+// opens its session once they succeed.
+func (srv *Server[T]) handshakes(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) (*Session[T], error) {
+	var tc *tls.Conn
+	var rw net.Conn = c
+	if lt != nil {
+		var err error
+		if tc, err = srv.handshake(c, lt.outer); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		rw = tc
+	}
+	var w *wsConn[T]
+	var initial []byte
+	if ws != nil {
+		var err error
+		if w, initial, err = srv.upgradeWebSocket(rw, ws); err != nil {
+			return nil, err
+		}
+	}
+	return srv.openStream(r, c, tc, ip, ls, w, initial), nil
+}
+
 // openStream makes and registers the session of a TCP connection; tc is its TLS layer,
-// if any, over c; ls is the listener that accepted it (nil for Connect).
-func (srv *Server[T]) openStream(r *run, c net.Conn, tc *tls.Conn, ip netip.Addr, ls *listenerStats) *Session[T] {
+// if any, over c; ls is the listener that accepted it (nil for Connect); w its WebSocket
+// layer, with the bytes that came after the upgrade request, if any.
+func (srv *Server[T]) openStream(r *run, c net.Conn, tc *tls.Conn, ip netip.Addr, ls *listenerStats, w *wsConn[T], initial []byte) *Session[T] {
 	s := newSession(srv, r)
 	s.ip = ip
 	s.bindStream(c, tc)
+	if w != nil {
+		w.st = &s.tcp
+		s.tcp.ws, s.tcp.initial = w, initial
+	}
 	if ls != nil {
 		s.listener = ls
 		ls.sessions.Add(1)

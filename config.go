@@ -18,8 +18,9 @@ import (
 type Config struct {
 	// Name names the server in logs. Default "supersocket".
 	Name string
-	// Mode is the default transport of the listeners: "tcp" (the default) or "udp"
-	// (SuperSocket's SocketMode). A listener's own Network overrides it.
+	// Mode is the default transport of the listeners: "tcp" (the default), "udp"
+	// (SuperSocket's SocketMode) or "ws" (WebSocket). A listener's own Network overrides
+	// it.
 	Mode string
 	// Listeners are the endpoints to accept on; at least one. Start binds all or none.
 	Listeners []ListenerConfig
@@ -122,13 +123,35 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// timers returns the durations the idle scan enforces: IdleTimeout, FirstRequestTimeout,
+// and the WebSocket listeners' ping intervals and pong timeouts (0 where off).
+func (c *Config) timers() []time.Duration {
+	ds := []time.Duration{c.IdleTimeout, c.FirstRequestTimeout}
+	for _, l := range c.Listeners {
+		if l.WebSocket != nil && l.WebSocket.PingInterval > 0 {
+			ds = append(ds, l.WebSocket.PingInterval, l.WebSocket.PongTimeout)
+		}
+	}
+	return ds
+}
+
+// timed reports whether the idle scan has anything to enforce.
+func (c *Config) timed() bool {
+	for _, d := range c.timers() {
+		if d > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // isUDP reports whether a listener network is a UDP one.
 func isUDP(network string) bool { return strings.HasPrefix(network, "udp") }
 
 // ListenerConfig is one endpoint to listen on.
 type ListenerConfig struct {
-	// Network is "tcp" (IPv4 and IPv6), "tcp4", "tcp6", "udp", "udp4" or "udp6".
-	// Default: Config.Mode.
+	// Network is "tcp" (IPv4 and IPv6), "tcp4", "tcp6", "udp", "udp4", "udp6", or "ws"
+	// (WebSocket over TCP; with TLS, wss). Default: Config.Mode.
 	Network string
 	// Addr is host:port; port 0 picks a free port (see Server.Addrs).
 	Addr string
@@ -136,6 +159,8 @@ type ListenerConfig struct {
 	// session's goroutine, off the accept path, bounded by HandshakeTimeout, and a failed
 	// handshake creates no session.
 	TLS *TLSConfig
+	// WebSocket configures a "ws" listener; nil takes WebSocketConfig's defaults.
+	WebSocket *WebSocketConfig
 }
 
 // Defaults.
@@ -179,9 +204,9 @@ func (c Config) withDefaults() (Config, error) {
 	switch c.Mode {
 	case "":
 		c.Mode = "tcp"
-	case "tcp", "udp":
+	case "tcp", "udp", "ws":
 	default:
-		return c, configError("Mode", "%q is not tcp or udp", c.Mode)
+		return c, configError("Mode", "%q is not tcp, udp or ws", c.Mode)
 	}
 	c.Listeners = append([]ListenerConfig(nil), c.Listeners...)
 	for i := range c.Listeners {
@@ -190,9 +215,23 @@ func (c Config) withDefaults() (Config, error) {
 		switch l.Network {
 		case "":
 			l.Network = c.Mode
-		case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+		case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "ws":
 		default:
-			return c, configError(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4 or udp6", l.Network)
+			return c, configError(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4, udp6 or ws", l.Network)
+		}
+		switch {
+		case l.WebSocket != nil && l.Network != "ws":
+			return c, configError(field+".WebSocket", "set on a %s listener; WebSocket needs Network \"ws\"", l.Network)
+		case l.Network == "ws":
+			var ws WebSocketConfig
+			if l.WebSocket != nil {
+				ws = *l.WebSocket
+			}
+			resolved, err := ws.withDefaults(field + ".WebSocket")
+			if err != nil {
+				return c, err
+			}
+			l.WebSocket = &resolved
 		}
 		_, port, err := net.SplitHostPort(l.Addr)
 		if err != nil {
@@ -272,10 +311,12 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.IdleCheckInterval < 0:
 		return c, configError("IdleCheckInterval", "must not be negative, got %v", c.IdleCheckInterval)
-	case c.IdleCheckInterval == 0 && (c.IdleTimeout > 0 || c.FirstRequestTimeout > 0):
-		shortest := c.IdleTimeout
-		if shortest == 0 || c.FirstRequestTimeout > 0 && c.FirstRequestTimeout < shortest {
-			shortest = c.FirstRequestTimeout
+	case c.IdleCheckInterval == 0 && c.timed():
+		var shortest time.Duration
+		for _, d := range c.timers() {
+			if d > 0 && (shortest == 0 || d < shortest) {
+				shortest = d
+			}
 		}
 		c.IdleCheckInterval = min(max(shortest/4, 10*time.Millisecond), time.Second)
 	}

@@ -18,6 +18,9 @@ func (srv *Server[T]) clearIdle(quit <-chan struct{}) {
 			idleDeadline := now.Add(-idle).UnixNano()
 			all = srv.sessions.snapshot(all[:0])
 			for _, s := range all {
+				if st, ok := s.tr.(*stream[T]); ok && st.ws != nil {
+					st.ws.pingIdle(now)
+				}
 				switch {
 				case idle > 0 && s.lastActive.Load() <= idleDeadline:
 					srv.log.Debug("closing idle session", "session", s.id, "idle", now.Sub(s.LastActive()))

@@ -134,6 +134,7 @@ func (srv *Server[T]) Start() error {
 	lc := net.ListenConfig{KeepAlive: srv.cfg.KeepAlive}
 	var lns []net.Listener
 	var lnTLS []*tlsListener
+	var lnWS []*WebSocketConfig
 	var lnStats, lstats []*listenerStats
 	var socks []*udpSocket[T]
 	var addrs []net.Addr
@@ -152,10 +153,15 @@ func (srv *Server[T]) Start() error {
 			}
 		} else {
 			var ln net.Listener
-			if ln, err = lc.Listen(context.Background(), l.Network, l.Addr); err == nil {
+			network := l.Network
+			if isWebSocket(network) {
+				network = "tcp"
+			}
+			if ln, err = lc.Listen(context.Background(), network, l.Addr); err == nil {
 				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), tls: srv.tls[i] != nil}
 				lns = append(lns, ln)
 				lnTLS = append(lnTLS, srv.tls[i])
+				lnWS = append(lnWS, l.WebSocket)
 				lnStats = append(lnStats, ls)
 				lstats = append(lstats, ls)
 				addr = ln.Addr()
@@ -184,12 +190,12 @@ func (srv *Server[T]) Start() error {
 	srv.runsMu.Unlock()
 	srv.stopped = make(chan struct{})
 	for i, ln := range lns {
-		r.startLoop(func() { srv.acceptLoop(r, ln, lnTLS[i], lnStats[i]) })
+		r.startLoop(func() { srv.acceptLoop(r, ln, lnTLS[i], lnWS[i], lnStats[i]) })
 	}
 	for _, u := range socks {
 		r.startLoop(func() { u.receive(r) })
 	}
-	if srv.cfg.IdleTimeout > 0 || srv.cfg.FirstRequestTimeout > 0 {
+	if srv.cfg.timed() {
 		r.startLoop(func() { srv.clearIdle(r.quit) })
 	}
 	srv.state.Store(int32(StateRunning))

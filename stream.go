@@ -8,6 +8,7 @@ import (
 
 	"github.com/supersocket-go/supersocket/internal/netread"
 	"github.com/supersocket-go/supersocket/internal/netwrite"
+	"github.com/supersocket-go/supersocket/internal/pool"
 	"github.com/supersocket-go/supersocket/internal/sendq"
 )
 
@@ -32,8 +33,10 @@ type stream[T any] struct {
 	queue                 sendq.Queue
 	dw                    directWriter[T] // the queue's non-blocking writer (plain TCP on unix)
 
-	conn    net.Conn // the socket: addresses, deadlines, shutdown, close
-	rw      net.Conn // what requests are read from and replies written to: conn, or TLS over it
+	ws      *wsConn[T] // the WebSocket layer, for a WebSocket session (ws_conn.go)
+	initial []byte     // bytes read before the session existed (after a WebSocket upgrade)
+	conn    net.Conn   // the socket: addresses, deadlines, shutdown, close
+	rw      net.Conn   // what requests are read from and replies written to: conn, or TLS over it
 	upgrade *tls.Config
 	tlsConn atomic.Pointer[tls.Conn] // the TLS layer, once there is one
 	tok     netread.Token            // the session's place in the server's parker
@@ -63,6 +66,14 @@ func (st *stream[T]) remoteAddr() net.Addr { return st.conn.RemoteAddr() }
 func (st *stream[T]) localAddr() net.Addr  { return st.conn.LocalAddr() }
 
 func (st *stream[T]) send(parts [][]byte, wait time.Duration) error {
+	if st.ws != nil {
+		return st.ws.send(parts, wait)
+	}
+	return st.sendFramed(parts, wait)
+}
+
+// sendFramed queues parts as one message of the stream's protocol, as they are.
+func (st *stream[T]) sendFramed(parts [][]byte, wait time.Duration) error {
 	var err error
 	if wait > 0 {
 		err = st.queue.Wait(parts, wait)
@@ -109,8 +120,15 @@ func (st *stream[T]) writeLoop() {
 	st.queue.Drain(st.rw, st.wroteFn) // a write error closes the session via writeFailed
 }
 
-// wrote counts n bytes written to the peer.
-func (st *stream[T]) wrote(n int64) { st.s.wrote(n) }
+// wrote counts n bytes written to the peer; writing makes the session active, unless
+// all of it was WebSocket control frames.
+func (st *stream[T]) wrote(n int64) {
+	if st.ws != nil && !st.ws.activity(n) {
+		st.s.srv.counters.bytesOut.Add(uint64(n))
+		return
+	}
+	st.s.wrote(n)
+}
 
 // writeFailed closes the session for a write error. The queue calls it before it wakes
 // blocked senders, so the reason is SocketError even if the reader then sees EOF.
@@ -123,6 +141,9 @@ func (st *stream[T]) writeFailed(err error) {
 }
 
 func (st *stream[T]) wake(linger time.Duration) {
+	if st.ws != nil && st.ws.wake(linger) {
+		return
+	}
 	if linger < 0 {
 		if st.queue.Close() {
 			// End a write in progress too, or a peer that never reads holds the session.
@@ -158,6 +179,11 @@ func (st *stream[T]) cut() {
 func (st *stream[T]) drain() { st.queue.WaitIdle() }
 
 func (st *stream[T]) release() {
+	if st.ws != nil {
+		st.ws.release()
+	}
+	pool.Put(st.initial)
+	st.initial = nil
 	if st.rw != st.conn {
 		st.rw.Close() // TLS: close_notify, bounded by the write deadline
 	}

@@ -52,7 +52,15 @@ func (st *stream[T]) read() (closed bool) {
 	s := st.s
 	st.armed = false
 	var pending []byte
-	for s.closed.Load() == 0 {
+	if b := st.initial; b != nil {
+		// Bytes that came with the WebSocket upgrade request: the client's first frames.
+		st.initial = nil
+		pending = st.ws.received(b, st.readSize)
+		if st.held {
+			st.flush()
+		}
+	}
+	for s.closed.Load() == 0 || st.closeWait() {
 		var err error
 		pending, err = st.rd.Serve(st, pending)
 		if st.upgrade != nil && s.closed.Load() == 0 {
@@ -75,6 +83,12 @@ func (st *stream[T]) read() (closed bool) {
 		if err == nil {
 			continue // stopped by BeforeRead: closed
 		}
+		if st.closeWait() {
+			// The client's close frame did not come within CloseTimeout, or the
+			// connection ended first.
+			st.ws.endCloseWait()
+			break
+		}
 		if st.armed && len(pending) == 0 && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 			st.conn.SetReadDeadline(time.Time{})
 			if s.closed.Load() != 0 {
@@ -94,6 +108,9 @@ func (st *stream[T]) read() (closed bool) {
 // goroutine (see parkAfter); that deadline is what bounds the wait (netread.Reader.Serve).
 func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 	s := st.s
+	if st.closeWait() {
+		return false, true // a WebSocket close handshake: its deadline bounds the wait
+	}
 	if s.closed.Load() != 0 || st.upgrade != nil {
 		return true, false
 	}
@@ -143,12 +160,19 @@ func (st *stream[T]) Received(pending []byte, n, room int) (rest []byte, stop bo
 		st.readSize = max(st.readSize/2, min0)
 	}
 	s.srv.counters.bytesIn.Add(uint64(n))
-	rest = s.dispatch(pending, st.readSize)
+	if st.ws != nil {
+		rest = st.ws.received(pending, st.readSize)
+	} else {
+		rest = s.dispatch(pending, st.readSize)
+	}
 	if st.held {
 		st.flush()
 	}
-	return rest, s.closed.Load() != 0 || st.upgrade != nil
+	return rest, s.closed.Load() != 0 && !st.closeWait() || st.upgrade != nil
 }
+
+// closeWait reports whether a WebSocket session waits for the client's close frame.
+func (st *stream[T]) closeWait() bool { return st.ws != nil && st.ws.closing.Load() }
 
 // readFailed closes the session for a read error. After Close the read was woken on
 // purpose, and the reason is already set.

@@ -501,6 +501,33 @@ func (q *Queue) Close() (writing bool) {
 	return writing
 }
 
+// CloseWith queues parts as the last message, whatever the bounds, then closes the queue
+// as Close does: a protocol's goodbye (a WebSocket close frame) goes after everything
+// queued before it. If the queue is already closed, parts are dropped. It reports
+// whether a writer is running (or was started for parts).
+func (q *Queue) CloseWith(parts [][]byte) (writing bool) {
+	q.mu.Lock()
+	start := false
+	if !q.closed {
+		q.msgs++
+		q.bytes += Size(parts)
+		for _, p := range parts {
+			q.appendLocked(p)
+		}
+		if !q.writing && q.gate == gateOpen {
+			q.writing, start = true, true
+		}
+	}
+	q.closed = true
+	q.wakeLocked()
+	writing = q.writing
+	q.mu.Unlock()
+	if start {
+		q.start()
+	}
+	return writing
+}
+
 // Discard drops every queued byte, returning the chunks to the pool.
 func (q *Queue) Discard() {
 	q.mu.Lock()

@@ -1,0 +1,327 @@
+package supersocket
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/supersocket-go/supersocket/internal/pool"
+	"github.com/supersocket-go/supersocket/internal/websocket"
+)
+
+// wsConn is a TCP session's WebSocket layer (stream.ws): between the stream's bytes and
+// the session's dispatch it turns frames into messages, and between Send and the send
+// queue messages into frames. It runs on the stream's own read loop and send queue, so a
+// WebSocket session parks, lingers and applies back-pressure like any TCP session.
+//
+// Reading (received) runs on the session's owner. A message is dispatched as one unit:
+// an unfragmented, uncompressed message straight from the read buffer, unmasked in
+// place; fragments are gathered into a pooled buffer, bounded by MaxRequestLength before
+// they are buffered. Control frames are answered at once (a pong for a ping; the close
+// handshake).
+//
+// The close handshake: when the server closes the session (Close, from any goroutine),
+// wake queues a close frame with the code the reason maps to and the read loop keeps
+// reading — discarding data — until the client's close frame arrives or CloseTimeout
+// passes; then the socket closes. When the client closes first, its code is echoed and
+// the socket closes once the echo is written.
+type wsConn[T any] struct {
+	st   *stream[T]
+	cfg  *WebSocketConfig
+	info WebSocketInfo
+	text atomic.Bool // Send's messages are text
+
+	// The reader's state (the owner's only).
+	msgOp    websocket.Opcode // the data message in progress, 0 for none
+	msgRsv1  bool             // it is compressed
+	msg      []byte           // its fragments so far (pooled), when fragmented or compressed
+	utf8     websocket.UTF8   // its text validation
+	limit    int64            // MaxRequestLength
+	peerDone bool             // the client's close frame has arrived
+
+	// closing: our close frame is queued and the reader waits for the client's; code:
+	// the close code a failure chose before it closed the session (0: from the reason).
+	closing atomic.Bool
+	code    atomic.Uint32
+	// heard: when the client last sent a frame (unix ns); pinged: when an unanswered
+	// ping was sent, 0 for none (see pingIdle).
+	heard  atomic.Int64
+	pinged atomic.Int64
+	// ctrl: bytes of control frames queued and not yet written. Their writing does not
+	// make the session active (LastActive): a ping the server sends is no sign of life.
+	ctrl atomic.Int64
+}
+
+// received handles the bytes read (pending after what earlier reads left) and returns
+// what stays pending, like Session.dispatch.
+func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
+	s := w.st.s
+	w.heard.Store(time.Now().UnixNano())
+	w.pinged.Store(0)
+	data := buf
+	for len(data) > 0 && !w.peerDone {
+		if s.closed.Load() != 0 && !w.closing.Load() {
+			break
+		}
+		limit := w.limit - int64(len(w.msg))
+		h, hn, err := websocket.ParseHeader(data, max(limit, websocket.MaxControlPayload))
+		if err != nil {
+			w.failFrame(err)
+			break
+		}
+		if hn == 0 || int64(len(data)-hn) < h.Length {
+			break // the rest of the frame has not arrived
+		}
+		payload := data[hn : hn+int(h.Length)]
+		data = data[hn+int(h.Length):]
+		if err := w.check(&h); err != nil {
+			w.failFrame(err)
+			break
+		}
+		websocket.Mask(h.Key, 0, payload)
+		if h.Op.IsControl() {
+			w.control(h.Op, payload)
+			continue
+		}
+		if s.closed.Load() != 0 {
+			continue // closing: data is discarded until the client's close frame
+		}
+		w.data(&h, payload)
+	}
+	if len(data) == 0 || w.peerDone || s.closed.Load() != 0 && !w.closing.Load() {
+		pool.Put(buf)
+		return nil
+	}
+	return s.frames.Keep(buf, data, minCap)
+}
+
+// check applies RFC 6455's rules to a frame header in the reader's state.
+func (w *wsConn[T]) check(h *websocket.Header) error {
+	switch {
+	case !h.Masked:
+		return wsFail(websocket.CloseProtocolError, "a client frame is not masked")
+	case h.Op.IsReserved():
+		return wsFail(websocket.CloseProtocolError, fmt.Sprintf("reserved opcode %#x", h.Op))
+	case h.Rsv&^websocket.Rsv1 != 0:
+		return wsFail(websocket.CloseProtocolError, "reserved bits RSV2/RSV3 set")
+	}
+	if h.Op.IsControl() {
+		switch {
+		case !h.Fin:
+			return wsFail(websocket.CloseProtocolError, "a fragmented control frame")
+		case h.Length > websocket.MaxControlPayload:
+			return wsFail(websocket.CloseProtocolError, fmt.Sprintf("a %d-byte control frame (the limit is 125)", h.Length))
+		case h.Rsv != 0:
+			return wsFail(websocket.CloseProtocolError, "RSV1 on a control frame")
+		}
+		return nil
+	}
+	switch {
+	case h.Op == websocket.OpContinuation && w.msgOp == 0:
+		return wsFail(websocket.CloseProtocolError, "a continuation frame without a message to continue")
+	case h.Op != websocket.OpContinuation && w.msgOp != 0:
+		return wsFail(websocket.CloseProtocolError, "a new message inside a fragmented one")
+	case h.Rsv != 0 && (!w.info.Compressed || h.Op == websocket.OpContinuation):
+		return wsFail(websocket.CloseProtocolError, "RSV1 set without permessage-deflate on a message's first frame")
+	}
+	return nil
+}
+
+// data handles one data frame, its payload already unmasked.
+func (w *wsConn[T]) data(h *websocket.Header, payload []byte) {
+	s := w.st.s
+	if h.Op != websocket.OpContinuation {
+		w.msgOp, w.msgRsv1 = h.Op, h.Rsv&websocket.Rsv1 != 0
+		w.utf8.Reset()
+		if h.Fin && !w.msgRsv1 {
+			// The common case: a whole, uncompressed message, dispatched from the read
+			// buffer itself.
+			w.msgOp = 0
+			if h.Op == websocket.OpText && !(w.utf8.Write(payload) && w.utf8.Complete()) {
+				w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
+				return
+			}
+			s.dispatchMessage(payload)
+			return
+		}
+	}
+	if w.msgOp == websocket.OpText && !w.msgRsv1 && !w.utf8.Write(payload) {
+		w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
+		return
+	}
+	if w.msg == nil {
+		w.msg = pool.Get(max(len(payload), 512))[:0]
+	}
+	w.msg = append(w.msg, payload...) // bounded: the header was parsed against limit - len(msg)
+	if !h.Fin {
+		return
+	}
+	msg, op := w.msg, w.msgOp
+	w.msgOp = 0
+	if w.msgRsv1 {
+		inflated, err := inflate(msg, int(w.limit))
+		pool.Put(msg)
+		w.msg = nil
+		if err != nil {
+			if errors.Is(err, errInflateTooLarge) {
+				w.fail(websocket.CloseMessageTooBig, err.Error())
+			} else {
+				w.fail(websocket.CloseInvalidPayload, err.Error())
+			}
+			return
+		}
+		msg = inflated
+		w.msg = msg
+		if op == websocket.OpText && !(w.utf8.Write(msg) && w.utf8.Complete()) {
+			w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
+			pool.Put(w.msg)
+			w.msg = nil
+			return
+		}
+	} else if op == websocket.OpText && !w.utf8.Complete() {
+		w.fail(websocket.CloseInvalidPayload, "a text message ends inside a UTF-8 sequence")
+		pool.Put(w.msg)
+		w.msg = nil
+		return
+	}
+	s.dispatchMessage(msg)
+	pool.Put(w.msg)
+	w.msg = nil
+}
+
+// control handles a control frame, its payload already unmasked.
+func (w *wsConn[T]) control(op websocket.Opcode, payload []byte) {
+	s := w.st.s
+	switch op {
+	case websocket.OpPing:
+		if s.closed.Load() == 0 {
+			w.sendControl(websocket.OpPong, payload)
+		}
+	case websocket.OpPong:
+		// heard and pinged were updated for the whole read.
+	case websocket.OpClose:
+		w.peerDone = true
+		code, _, err := websocket.ParseClose(payload)
+		if w.closing.Load() {
+			// The client's answer to our close: the handshake is complete.
+			w.closing.Store(false)
+			return
+		}
+		reply := code
+		if err != nil {
+			var pe *websocket.ProtocolError
+			errors.As(err, &pe)
+			reply = pe.Code
+			s.srv.log.Info("websocket close frame refused; closing session", "session", s.id, "err", err)
+		} else if code == websocket.CloseNoStatus {
+			reply = websocket.CloseNormal
+		}
+		var b [2]byte
+		w.st.queue.CloseWith(w.frame(websocket.OpClose, websocket.AppendClose(b[:0], reply, "")))
+		reason := CloseClientClosing
+		if err != nil {
+			reason = CloseProtocolError
+		}
+		s.Close(reason)
+	}
+}
+
+// wsError is a frame the reader refuses, with the close code to answer.
+type wsError struct {
+	code   websocket.CloseCode
+	reason string
+}
+
+func (e *wsError) Error() string { return "websocket: " + e.reason }
+
+func wsFail(code websocket.CloseCode, reason string) error { return &wsError{code, reason} }
+
+// failFrame closes the session for a frame that breaks the protocol or the limit.
+func (w *wsConn[T]) failFrame(err error) {
+	var we *wsError
+	var pe *websocket.ProtocolError
+	switch {
+	case errors.As(err, &we):
+		w.fail(we.code, we.reason)
+	case errors.As(err, &pe):
+		w.fail(pe.Code, pe.Reason)
+	case errors.Is(err, websocket.ErrFrameTooLarge):
+		w.fail(websocket.CloseMessageTooBig, fmt.Sprintf("%v (MaxRequestLength %d)", err, w.limit))
+	default:
+		w.fail(websocket.CloseProtocolError, err.Error())
+	}
+}
+
+// fail closes the session with CloseProtocolError and the WebSocket close code that
+// says why.
+func (w *wsConn[T]) fail(code websocket.CloseCode, reason string) {
+	s := w.st.s
+	w.msgOp = 0
+	if w.msg != nil {
+		pool.Put(w.msg)
+		w.msg = nil
+	}
+	s.srv.log.Info("websocket protocol error; closing session", "session", s.id, "remote", s.RemoteAddr().String(),
+		"code", code.String(), "err", reason)
+	w.code.CompareAndSwap(0, uint32(code))
+	s.Close(CloseProtocolError)
+}
+
+// closeCode maps why a session closes to the code of the server's close frame.
+func (w *wsConn[T]) closeCode(reason CloseReason) (websocket.CloseCode, string) {
+	if c := w.code.Load(); c != 0 {
+		return websocket.CloseCode(c), ""
+	}
+	switch reason {
+	case CloseServerShutdown:
+		return websocket.CloseGoingAway, "server shutdown"
+	case CloseApplicationError, CloseInternalError:
+		return websocket.CloseInternalError, ""
+	case CloseProtocolError:
+		return websocket.CloseProtocolError, ""
+	case CloseTimeOut:
+		return websocket.CloseNormal, "timeout"
+	}
+	return websocket.CloseNormal, ""
+}
+
+// wake starts the server's side of the close handshake (close protocol step 1 for a
+// WebSocket session): a close frame goes after what is queued, within linger, and the
+// reader waits up to CloseTimeout for the client's. It reports false when there is no
+// handshake to make — the client closed first (its echo is queued) or the socket failed
+// — and the stream closes as it would without a WebSocket.
+func (w *wsConn[T]) wake(linger time.Duration) bool {
+	st := w.st
+	reason := st.s.CloseReason()
+	if w.peerDone || reason == CloseSocketError || reason == CloseClientClosing {
+		return false
+	}
+	if linger < 0 {
+		st.queue.Discard()
+	}
+	code, text := w.closeCode(reason)
+	var b [websocket.MaxControlPayload]byte
+	w.closing.Store(true)
+	if st.queue.CloseWith(w.frame(websocket.OpClose, websocket.AppendClose(b[:0], code, text))) {
+		st.conn.SetWriteDeadline(time.Now().Add(max(linger, w.cfg.CloseTimeout)))
+	}
+	wait := w.cfg.CloseTimeout
+	if linger > 0 {
+		wait = min(wait, linger) + linger // the close frame may queue behind a flush
+	}
+	st.conn.SetReadDeadline(time.Now().Add(wait))
+	st.s.srv.unpark(&st.tok)
+	return true
+}
+
+// endCloseWait stops waiting for the client's close frame: the read failed or timed out.
+func (w *wsConn[T]) endCloseWait() { w.closing.Store(false) }
+
+// release returns the reader's buffers.
+func (w *wsConn[T]) release() {
+	if w.msg != nil {
+		pool.Put(w.msg)
+		w.msg = nil
+	}
+}
