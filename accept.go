@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/supersocket-go/supersocket/internal/websocket"
 )
 
 // acceptLoop accepts on one listener until the server stops. A session's own work starts
@@ -65,14 +67,20 @@ func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 	// that this goroutine is through with it.
 	done := make(chan struct{})
 	srv.pending.Store(c, done)
-	s, err := srv.handshakes(r, c, lt, ws, ls, ip)
+	s, rw, err := srv.handshakes(r, c, lt, ws, ls, ip)
 	srv.pending.Delete(c)
 	close(done)
 	if err != nil {
-		c.Close()
-		srv.release(ip)
+		// Counted first, answered second: once the client sees the refusal, Stats and
+		// the MaxConnections slot reflect it.
 		srv.counters.handshakeFailures.Add(1)
+		srv.release(ip)
 		srv.log.Debug("handshake failed; no session", "remote", c.RemoteAddr().String(), "err", err)
+		var herr *websocket.HandshakeError
+		if errors.As(err, &herr) {
+			refuseUpgrade(rw, herr)
+		}
+		c.Close()
 		r.wg.Done()
 		return
 	}
@@ -80,26 +88,25 @@ func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 }
 
 // handshakes runs a connection's TLS and WebSocket handshakes, as its listener asks, and
-// opens its session once they succeed.
-func (srv *Server[T]) handshakes(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) (*Session[T], error) {
+// opens its session once they succeed. rw is what the handshakes reached: the socket, or
+// TLS over it (where a refused upgrade is answered).
+func (srv *Server[T]) handshakes(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) (s *Session[T], rw net.Conn, err error) {
 	var tc *tls.Conn
-	var rw net.Conn = c
+	rw = c
 	if lt != nil {
-		var err error
 		if tc, err = srv.handshake(c, lt.outer); err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, rw, fmt.Errorf("tls: %w", err)
 		}
 		rw = tc
 	}
 	var w *wsConn[T]
 	var initial []byte
 	if ws != nil {
-		var err error
 		if w, initial, err = srv.upgradeWebSocket(rw, ws); err != nil {
-			return nil, err
+			return nil, rw, err
 		}
 	}
-	return srv.openStream(r, c, tc, ip, ls, w, initial), nil
+	return srv.openStream(r, c, tc, ip, ls, w, initial), rw, nil
 }
 
 // openStream makes and registers the session of a TCP connection; tc is its TLS layer,

@@ -26,9 +26,9 @@ import (
 //  2. The owner sees the reason once the handler in progress (if any) returns; it then
 //     dispatches nothing more, and its serve returns true.
 //  3. finish, on the owner: the transport drains (waits for the writer, within the linger
-//     deadline); the session is counted out (SessionCount, its MaxConnections and per-IP
-//     slots, its listener); the transport releases the socket (closes it: the peer sees
-//     the end here); the Closed handler runs; Done closes; the registry forgets it.
+//     deadline); the session is counted out (the registry, SessionCount, its
+//     MaxConnections and per-IP slots, its listener); the transport releases the socket
+//     (closes it: the peer sees the end here); the Closed handler runs; Done closes.
 //  4. Only finish closes the socket. A forced close (abort: Stop, a Shutdown whose
 //     context ended) adds the transport's cut: queued bytes dropped, a write in progress
 //     ended, and the connection shut down in both directions so that the peer sees the
@@ -84,7 +84,7 @@ func (s *Session[T]) callConnected(h func(*Session[T])) {
 func (s *Session[T]) enterHandler() {
 	s.handling.Store(true)
 	if ServerState(s.srv.state.Load()) == StateStopping {
-		s.srv.handlerEntered()
+		s.srv.kickStop()
 	}
 }
 
@@ -136,6 +136,7 @@ func (s *Session[T]) finish() {
 	s.tr.drain()
 	// Counts first, socket second: once the peer sees the close, SessionCount, Stats
 	// and the slot under MaxConnections already reflect it.
+	srv.sessions.remove(s)
 	srv.live.Add(-1)
 	srv.release(s.ip)
 	if s.listener != nil {
@@ -147,16 +148,20 @@ func (s *Session[T]) finish() {
 	srv.log.Debug("session closed", "session", s.id, "remote", s.RemoteAddr().String(), "reason", reason.String())
 	if h := srv.h.Closed; h != nil {
 		// A Closed handler that begins while the server runs may call Stop or Shutdown
-		// itself: marked as a handler, it is not waited for by that stop. One that the
-		// stop caused is waited for.
-		mark := srv.State() != StateStopping
-		s.handling.Store(mark)
-		s.callClosed(h, reason)
+		// itself: marked as a handler, it is not waited for by that stop. One that runs
+		// during a stop is counted in srv.closing, which the stop waits for.
+		if srv.State() == StateStopping {
+			srv.closing.Add(1)
+			s.callClosed(h, reason)
+			if srv.closing.Add(-1) == 0 {
+				srv.kickStop()
+			}
+		} else {
+			s.handling.Store(true)
+			s.callClosed(h, reason)
+		}
 	}
 	close(s.done)
-	// Forgotten last, so that a stop that waits for every registered session also waits
-	// for its Closed handler.
-	srv.sessions.remove(s)
 }
 
 func (s *Session[T]) callClosed(h func(*Session[T], CloseReason), reason CloseReason) {

@@ -59,9 +59,10 @@ type Server[T any] struct {
 	// (Wait waits for them).
 	runsMu     sync.Mutex
 	unfinished map[*run]struct{}
-	// entered is signalled when a session enters a handler while the server stops: a
-	// stop waiting for that session stops waiting (see settle).
-	entered chan struct{}
+	// stopKick wakes a stop waiting in settle: a session entered a handler, or the
+	// Closed handlers counted in closing have returned.
+	stopKick chan struct{}
+	closing  atomic.Int64 // Closed handlers running during a stop (see finish)
 
 	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
 	pending    sync.Map       // net.Conn → chan struct{}: TLS handshakes in progress (see serveConn)
@@ -91,7 +92,7 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	}
 	srv := &Server[T]{cfg: c, h: h, log: c.Logger.With("server", c.Name), parkAfter: parkAfter}
 	srv.stopped = make(chan struct{})
-	srv.entered = make(chan struct{}, 1)
+	srv.stopKick = make(chan struct{}, 1)
 	srv.unfinished = make(map[*run]struct{})
 	srv.tls = make([]*tlsListener, len(c.Listeners))
 	for i, l := range c.Listeners {

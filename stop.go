@@ -201,10 +201,11 @@ func (srv *Server[T]) pruneRuns() {
 }
 
 // settle is the forced part of a stop: it aborts every session, and returns once each
-// has finished or is running a handler it entered before it was closed. The registry
-// holds a session until its Closed handler has returned, and a TLS connection stays
-// pending until its session is registered, so a pass over both that finds nothing to
-// wait for means nothing is left but sessions in a handler.
+// has finished or is running a handler it entered before it was closed. A TLS or
+// WebSocket connection stays pending until its session is registered, and a session
+// leaves the registry only to be counted in srv.closing until its Closed handler
+// returns (one that began before the stop excepted), so a pass over the three that finds
+// nothing to wait for means nothing is left but sessions in a handler.
 func (srv *Server[T]) settle(buf []*Session[T]) {
 	for {
 		waited := srv.waitHandshakes()
@@ -216,6 +217,11 @@ func (srv *Server[T]) settle(buf []*Session[T]) {
 			}
 		}
 		clear(buf)
+		// Sessions already out of the registry whose Closed handler runs during the stop.
+		for srv.closing.Load() > 0 {
+			waited = true
+			<-srv.stopKick
+		}
 		if !waited {
 			return
 		}
@@ -240,7 +246,7 @@ func (srv *Server[T]) waitHandshakes() bool {
 // waitUnlessHandling waits until s has finished or runs a handler it entered before it
 // was closed, and reports whether it had to wait. A session enters a Connected or
 // Request handler during a stop only if it had decided to before it was closed; it then
-// signals srv.entered (see enterHandler), and the order of its two steps (set handling,
+// signals srv.stopKick (see enterHandler), and the order of its two steps (set handling,
 // read the state) against the stop's (set the state, read handling) means one of them
 // always sees the other. A Closed handler counts as such a handler only if it began
 // before the stop (see finish): it may be the stop's own caller.
@@ -258,16 +264,16 @@ func (srv *Server[T]) waitUnlessHandling(s *Session[T]) (waited bool) {
 		select {
 		case <-s.done:
 			return waited
-		case <-srv.entered:
+		case <-srv.stopKick:
 		}
 	}
 }
 
-// handlerEntered wakes a stop that may be waiting for the session that just entered a
-// handler.
-func (srv *Server[T]) handlerEntered() {
+// kickStop wakes a stop that may be waiting: a session entered a handler, or the last
+// Closed handler it counted returned.
+func (srv *Server[T]) kickStop() {
 	select {
-	case srv.entered <- struct{}{}:
+	case srv.stopKick <- struct{}{}:
 	default:
 	}
 }

@@ -85,7 +85,22 @@ func (sc *blockScene) idleClients(t *testing.T, n int) []*client {
 		}
 		recv(t, sc.handled, "the ECHO handler to return")
 	}
+	sc.waitIdle(t)
 	return cs
+}
+
+// waitIdle waits until no session is dispatching: ObserveRequest runs inside the dispatch
+// batch, and a session is idle once the batch has ended too (the mark a stop reads).
+func (sc *blockScene) waitIdle(t *testing.T) {
+	t.Helper()
+	eventually(t, "the sessions to be idle", func() bool {
+		for s := range sc.srv.Sessions() {
+			if s.handling.Load() {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // blockOne dials a client whose request blocks its handler, and returns it with its
@@ -423,6 +438,7 @@ func TestStop_BlockedUDPHandler(t *testing.T) {
 		}
 		idle = append(idle, c)
 	}
+	sc.waitIdle(t)
 	blocker := newUDPClient(t, addrOf(sc.srv))
 	blocker.send([]byte("BLOCK\r\n"))
 	bs := recv(t, sc.entered, "the UDP handler to block")

@@ -14,8 +14,8 @@ import (
 // it) on the connection's own goroutine, bounded by HandshakeTimeout, before any session
 // exists. It returns the WebSocket layer of the session to be, and the bytes the client
 // sent after its request (its first frames), in a pooled buffer or nil. A refused request
-// gets an HTTP error (400, 403, 404, 405, 426, 431, 505) with a short reason, and the
-// error says what was wrong.
+// is a *websocket.HandshakeError, which the caller answers (refuseUpgrade) once it has
+// counted the failure.
 func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsConn[T], []byte, error) {
 	if srv.State() == StateStopping {
 		return nil, nil, ErrNotRunning
@@ -35,7 +35,7 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsCon
 		var herr *websocket.HandshakeError
 		if req, n, herr = websocket.ParseRequest(buf, cfg.MaxHeaderBytes); herr != nil {
 			pool.Put(buf)
-			return nil, nil, refuseUpgrade(c, herr)
+			return nil, nil, herr
 		}
 		if req != nil {
 			break
@@ -48,7 +48,7 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsCon
 	w, resp, herr := srv.acceptUpgrade(req, cfg)
 	if herr != nil {
 		pool.Put(buf)
-		return nil, nil, refuseUpgrade(c, herr)
+		return nil, nil, herr
 	}
 	if _, err := c.Write(resp); err != nil {
 		pool.Put(buf)
@@ -107,9 +107,8 @@ func chooseSubprotocol(ours, offered []string) string {
 	return ""
 }
 
-// refuseUpgrade answers a refused upgrade request with its HTTP status and reason, and
-// returns the refusal as the error.
-func refuseUpgrade(c net.Conn, herr *websocket.HandshakeError) error {
+// refuseUpgrade answers a refused upgrade request with its HTTP status and reason.
+func refuseUpgrade(c net.Conn, herr *websocket.HandshakeError) {
 	body := herr.Reason + "\n"
 	var extra string
 	if herr.Status == 426 {
@@ -117,7 +116,6 @@ func refuseUpgrade(c net.Conn, herr *websocket.HandshakeError) error {
 	}
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n%s",
 		herr.Status, statusText[herr.Status], len(body), extra, body)
-	return herr
 }
 
 // isWebSocket reports whether a listener network is the WebSocket one.
