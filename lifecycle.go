@@ -134,6 +134,14 @@ func (s *Session[T]) abort(reason CloseReason) {
 func (s *Session[T]) finish() {
 	srv := s.srv
 	s.tr.drain()
+	// A stop waits for the Closed handler of a session that finishes during it: counted
+	// in srv.closing before the session leaves the registry, so that a stop sees it in
+	// one or the other. One that began finishing before the stop is not waited for: its
+	// Closed handler may be the stop's own caller.
+	counted := srv.State() == StateStopping
+	if counted {
+		srv.closing.Add(1)
+	}
 	// Counts first, socket second: once the peer sees the close, SessionCount, Stats
 	// and the slot under MaxConnections already reflect it.
 	srv.sessions.remove(s)
@@ -147,19 +155,18 @@ func (s *Session[T]) finish() {
 	s.tr.release()
 	srv.log.Debug("session closed", "session", s.id, "remote", s.RemoteAddr().String(), "reason", reason.String())
 	if h := srv.h.Closed; h != nil {
-		// A Closed handler that begins while the server runs may call Stop or Shutdown
-		// itself: marked as a handler, it is not waited for by that stop. One that runs
-		// during a stop is counted in srv.closing, which the stop waits for.
-		if srv.State() == StateStopping {
-			srv.closing.Add(1)
-			s.callClosed(h, reason)
-			if srv.closing.Add(-1) == 0 {
+		if !counted {
+			// Marked as a handler, like Request; a stop that began meanwhile and waits
+			// for this session is told to stop waiting.
+			s.handling.Store(true)
+			if srv.State() == StateStopping {
 				srv.kickStop()
 			}
-		} else {
-			s.handling.Store(true)
-			s.callClosed(h, reason)
 		}
+		s.callClosed(h, reason)
+	}
+	if counted && srv.closing.Add(-1) == 0 {
+		srv.kickStop()
 	}
 	close(s.done)
 }
