@@ -18,6 +18,8 @@
 //	Shutdown under full load                      TestShutdownUnderLoad
 //	Stats readable while Shutdown drains          TestStatsDuringShutdown
 //	stop with handlers blocked in app code        TestStopWithBlockedHandlers
+//	WebSocket: garbage frames, frames cut by RST, TestWebSocketFaults
+//	  slow and half-open upgrades
 //	bytes accepted before a graceful Close        TestDataIntegrity
 //	a client that never reads                     TestNonReaderMemoryBounded
 //	a peer reset while a handler waits in Send    TestPeerResetWhileSendBlocked
