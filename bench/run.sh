@@ -72,7 +72,10 @@ PIPES=${PIPES:-1 16}
 SERVERS=${SERVERS:-supersocket net gnet}
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ] && [[ " $SERVERS " != *" baseline "* ]]; then
-  SERVERS="supersocket baseline ${SERVERS#supersocket }"
+  # The baseline runs right after supersocket, each label once.
+  others=""
+  for s in $SERVERS; do [ "$s" = supersocket ] || others="$others $s"; done
+  SERVERS="supersocket baseline$others"
 fi
 MATRIX=${MATRIX:-1}
 IDLE=${IDLE-10000}

@@ -24,7 +24,8 @@ const baselineSpread = 0.05
 func writeBaselineReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, keys []cellKey) {
 	rateOf := func(r resultJSON) (float64, bool) { return r.MsgsPerSec, r.MsgsPerSec > 0 }
 	cpuOf := func(r resultJSON) (float64, bool) {
-		if r.ServerCPUNsPerMsg == nil {
+		// CPU time comes in 10 ms ticks: a run too short to see one has no figure.
+		if r.ServerCPUNsPerMsg == nil || *r.ServerCPUNsPerMsg <= 0 {
 			return 0, false
 		}
 		return *r.ServerCPUNsPerMsg, true
