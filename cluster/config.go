@@ -81,6 +81,12 @@ type Handlers[T any] struct {
 	Kicked func(s *supersocket.Session[T], userID string)
 }
 
+// Validate reports what is wrong with c, naming the field; New reports the same.
+func (c Config) Validate() error {
+	_, err := c.withDefaults(slog.Default())
+	return err
+}
+
 // withDefaults validates c and fills in its defaults; the error names the field.
 func (c Config) withDefaults(log *slog.Logger) (Config, error) {
 	if err := checkNodeID(c.NodeID); err != nil {
