@@ -358,4 +358,3 @@ servers:
 		t.Fatalf("logs:\n%s", logs)
 	}
 }
-
