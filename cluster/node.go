@@ -54,6 +54,9 @@ type member[T any] struct {
 	user  string   // "" while unbound
 	rev   uint64   // the KV revision of the user's binding
 	rooms []string // the rooms it is in
+	// kicked: a newer Bind took the session's user; a Bind of it still under way must
+	// not record the binding it had won before.
+	kicked bool
 }
 
 // New makes a node and its server, not started. cfg configures the cluster, srvCfg

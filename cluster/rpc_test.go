@@ -45,7 +45,8 @@ func TestRequest_NodeToNode(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := a.Request(short, "b", "slow", nil); !errors.Is(err, ErrTimeout) {
+	// The handler's context ends with the caller's: either side may report it first.
+	if _, err := a.Request(short, "b", "slow", nil); !errors.Is(err, ErrTimeout) && !(errors.As(err, &re) && strings.Contains(re.Message, "deadline")) {
 		t.Fatalf("a slow handler: %v", err)
 	}
 	b.Handle("upper", nil)

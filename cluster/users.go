@@ -95,6 +95,9 @@ func (n *Node[T]) Bind(ctx context.Context, s *supersocket.Session[T], userID st
 	}
 	n.mu.Lock()
 	m = n.memberLocked(s)
+	if m != nil && m.kicked {
+		m = nil // kicked by a newer Bind as this one returned: the binding is the kicker's
+	}
 	if m != nil {
 		m.user, m.rev = userID, rev
 		n.users[userID] = m
@@ -230,6 +233,9 @@ func (n *Node[T]) kick(ctx context.Context, sid, user string) error {
 func (n *Node[T]) kickLocal(sid, user string) byte {
 	n.mu.Lock()
 	m := n.members[sid]
+	if m != nil {
+		m.kicked = true
+	}
 	if m != nil && m.user == user {
 		// The binding belongs to the kicker now: the session's close must not delete it.
 		m.user, m.rev = "", 0
