@@ -18,6 +18,13 @@ import (
 type Config struct {
 	// Name names the server in logs. Default "supersocket".
 	Name string
+	// SessionIDPrefix starts the ID of every session the server makes: the IDs become
+	// the prefix followed by a process-wide decimal number ("a-1f0k3-17" for the prefix
+	// "a-1f0k3-"). Package cluster sets it so that an ID names its node and no lookup is
+	// needed to route to it. Default "": plain numbers. It does not apply to UDP sessions
+	// keyed by UDPSessionKey, whose ID is the one their datagrams carry. At most 64
+	// bytes, printable ASCII without spaces.
+	SessionIDPrefix string
 	// Mode is the default transport of the listeners: "tcp" (the default), "udp"
 	// (SuperSocket's SocketMode) or "ws" (WebSocket). A listener's own Network overrides
 	// it.
@@ -200,6 +207,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.Listeners) == 0 {
 		return c, configError("Listeners", "at least one listener is required")
+	}
+	if len(c.SessionIDPrefix) > 64 {
+		return c, configError("SessionIDPrefix", "at most 64 bytes, got %d", len(c.SessionIDPrefix))
+	}
+	for _, b := range []byte(c.SessionIDPrefix) {
+		if b <= ' ' || b > '~' {
+			return c, configError("SessionIDPrefix", "%q: only printable ASCII without spaces", c.SessionIDPrefix)
+		}
 	}
 	switch c.Mode {
 	case "":

@@ -35,6 +35,8 @@ func TestConfig_InvalidFieldIsNamed(t *testing.T) {
 		{"SocketWriteBuffer", Config{Listeners: ok, SocketWriteBuffer: -1}},
 		{"IdleTimeout", Config{Listeners: ok, IdleTimeout: -time.Second}},
 		{"IdleCheckInterval", Config{Listeners: ok, IdleTimeout: time.Second, IdleCheckInterval: -time.Second}},
+		{"SessionIDPrefix", Config{Listeners: ok, SessionIDPrefix: "node a-"}},
+		{"SessionIDPrefix", Config{Listeners: ok, SessionIDPrefix: strings.Repeat("a", 65)}},
 	}
 	h := Handlers[struct{}]{Request: echoFrame[struct{}]}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package supersocket
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -209,6 +210,27 @@ func TestSessionIDs_Unique(t *testing.T) {
 		t.Fatal(err)
 	}
 	collect(a, as)
+}
+
+// Config.SessionIDPrefix starts every ID; the rest is the process-wide number, so IDs
+// stay unique.
+func TestSessionIDs_Prefix(t *testing.T) {
+	sessions := make(chan *Session[tag], 2)
+	srv := startServer(t, Config{Listeners: loopback(), SessionIDPrefix: "a-k3-", Logger: quietLogger()},
+		Handlers[tag]{Connected: sessionsInto(sessions), Request: echoFrame[tag]})
+	seen := map[string]bool{}
+	for range 2 {
+		dial(t, srv)
+		id := recv(t, sessions, "Connected").ID()
+		n, ok := strings.CutPrefix(id, "a-k3-")
+		if _, err := strconv.ParseUint(n, 10, 64); !ok || err != nil || seen[id] {
+			t.Fatalf("session ID %q: want a-k3- and a new decimal number", id)
+		}
+		seen[id] = true
+		if s, ok := srv.Session(id); !ok || s.ID() != id {
+			t.Fatalf("Session(%q) does not find the session", id)
+		}
+	}
 }
 
 func TestSession_Accessors(t *testing.T) {

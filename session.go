@@ -65,7 +65,7 @@ type Session[T any] struct {
 func newSession[T any](srv *Server[T], r *run) *Session[T] {
 	now := time.Now()
 	s := &Session[T]{
-		id:    strconv.FormatUint(lastSessionID.Add(1), 10),
+		id:    sessionID(srv.cfg.SessionIDPrefix, lastSessionID.Add(1)),
 		srv:   srv,
 		run:   r,
 		start: now,
@@ -75,8 +75,18 @@ func newSession[T any](srv *Server[T], r *run) *Session[T] {
 	return s
 }
 
-// ID returns the session's ID, unique within the process (for a UDP session keyed by
-// Config.UDPSessionKey, the ID its datagrams carry).
+// sessionID is Config.SessionIDPrefix followed by n in decimal, in one allocation.
+func sessionID(prefix string, n uint64) string {
+	if prefix == "" {
+		return strconv.FormatUint(n, 10)
+	}
+	var buf [96]byte
+	return string(strconv.AppendUint(append(buf[:0], prefix...), n, 10))
+}
+
+// ID returns the session's ID, unique within the process and starting with
+// Config.SessionIDPrefix (for a UDP session keyed by Config.UDPSessionKey, the ID its
+// datagrams carry).
 func (s *Session[T]) ID() string { return s.id }
 
 // RemoteAddr returns the peer's address; for a UDP session, the address its latest

@@ -31,7 +31,8 @@ func writeFile(t *testing.T, content string) string {
 // ones the CLI fills itself.
 func fileFields(t *testing.T) []reflect.StructField {
 	t.Helper()
-	skip := map[string]bool{"Listeners": true, "Filter": true, "Logger": true}
+	// SessionIDPrefix is the cluster's: -node-id sets it.
+	skip := map[string]bool{"Listeners": true, "Filter": true, "Logger": true, "SessionIDPrefix": true}
 	var out []reflect.StructField
 	for f := range reflect.TypeFor[supersocket.Config]().Fields() {
 		if skip[f.Name] || f.Type.Kind() == reflect.Func {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/supersocket-go/supersocket/cluster"
 	"github.com/supersocket-go/supersocket/metrics"
 )
 
@@ -25,6 +26,12 @@ type observability struct {
 	srv  *http.Server
 	done chan struct{} // closed when Serve has returned
 	log  *slog.Logger
+}
+
+// clusterNode is a server that is a node of a cluster (a *cluster.Node).
+type clusterNode interface {
+	ID() string
+	ClusterStats() cluster.Stats
 }
 
 // newRegistry registers the Go and process collectors, the request histogram and a
@@ -39,6 +46,9 @@ func newRegistry(servers []namedServer, hist *metrics.RequestHistogram) *prometh
 	for _, s := range servers {
 		// Names are unique (checked with the config), so registration cannot fail.
 		reg.MustRegister(metrics.NewCollector(s.name, s.srv.Stats))
+		if node, ok := s.srv.(clusterNode); ok {
+			reg.MustRegister(cluster.NewCollector(s.name, node.ID(), node.ClusterStats))
+		}
 	}
 	return reg
 }

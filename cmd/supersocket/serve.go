@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/cluster"
+	"github.com/supersocket-go/supersocket/cluster/natsd"
 	"github.com/supersocket-go/supersocket/internal/apps"
 	"github.com/supersocket-go/supersocket/internal/cli"
 	"github.com/supersocket-go/supersocket/metrics"
@@ -34,10 +36,11 @@ type serveFlags struct {
 	tlsCA     string
 	tlsClient string
 	cfg       supersocket.Config
+	cl        clusterFlags // process-wide, like -metrics-addr
 }
 
 // globalFlags apply to the whole process; every other flag configures one server.
-var globalFlags = []string{"config", "metrics-addr", "log-level", "log-format"}
+var globalFlags = append([]string{"config", "metrics-addr", "log-level", "log-format"}, clusterFlagNames...)
 
 func defaultServeFlags() serveFlags {
 	return serveFlags{
@@ -109,6 +112,7 @@ settings when it declares one server.
 	fs.Float64Var(&c.AcceptRate, "accept-rate", c.AcceptRate, "most connections accepted per second; 0 = no limit")
 	fs.IntVar(&c.AcceptBurst, "accept-burst", c.AcceptBurst, "accept rate limiter burst (default: the rate)")
 	fs.IntVar(&c.DatagramQueueSize, "datagram-queue-size", c.DatagramQueueSize, "UDP: datagrams a session may have waiting; more are dropped")
+	f.cl.define(fs)
 	return fs
 }
 
@@ -163,6 +167,8 @@ type serverSpec struct {
 	app   string
 	cfg   supersocket.Config // without Logger and ObserveRequest, which build sets
 	named bool               // cfg.Name was given, not taken from the app
+	// cluster, when set, makes the server a node of a cluster (a cluster-aware app).
+	cluster *cluster.Config
 	// place turns New's *ConfigError into the message to show: naming the flag, or the
 	// file, line and key.
 	place func(*supersocket.ConfigError) error
@@ -185,7 +191,15 @@ func (s *serverSpec) build(log *slog.Logger, hist *metrics.RequestHistogram) (na
 	if hist != nil {
 		cfg.ObserveRequest = hist.Observer(cfg.Name)
 	}
-	srv, err := app(cfg)
+	var srv apps.Server
+	if s.cluster != nil {
+		var capp apps.ClusterApp
+		if capp, err = apps.LookupCluster(s.app); err == nil {
+			srv, err = capp(cfg, *s.cluster)
+		}
+	} else {
+		srv, err = app(cfg)
+	}
 	if err != nil {
 		var ce *supersocket.ConfigError
 		if errors.As(err, &ce) && s.place != nil {
@@ -210,6 +224,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 
 	var specs []serverSpec
 	metricsAddr, logLevel, logFormat := f.metricsAddr, f.logLevel, f.logFormat
+	cl := f.cl
 	if f.config == "" {
 		spec, err := f.spec()
 		if err != nil {
@@ -229,6 +244,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		if !set["log-format"] && cf.cfg.LogFormat != "" {
 			logFormat = cf.cfg.LogFormat
+		}
+		if cf.cfg.Cluster != nil {
+			cl = cf.cfg.Cluster.overlay(f.cl, set)
 		}
 		specs = cf.servers
 		var serverFlags []string
@@ -262,12 +280,35 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 			return usageError(stderr, fmt.Errorf("-metrics-addr: %w", err))
 		}
 	}
+	node := -1
+	if cl.enabled() {
+		if err := cl.check(); err != nil {
+			return usageError(stderr, err)
+		}
+		if node, err = assignNode(specs); err != nil {
+			return usageError(stderr, err)
+		}
+	}
 	log := newLogger(stderr, level, logFormat)
 	// The request-duration histogram costs a clock reading per request; only a
 	// server whose metrics are served pays for it.
 	var hist *metrics.RequestHistogram
 	if metricsAddr != "" {
 		hist = metrics.NewRequestHistogram()
+	}
+	var embedded *natsd.Server
+	if node >= 0 {
+		natsURL := cl.URL
+		if cl.Listen != "" {
+			if embedded, err = startEmbeddedNATS(cl, log); err != nil {
+				fmt.Fprintf(stderr, "supersocket: cluster: %v\n", err)
+				return cli.ExitError
+			}
+			defer embedded.Shutdown()
+			natsURL = embedded.ClientURL()
+		}
+		cc := cl.config(natsURL, log)
+		specs[node].cluster = &cc
 	}
 	servers := make([]namedServer, 0, len(specs))
 	for i := range specs {

@@ -4,11 +4,13 @@ package apps
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strings"
 
 	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/cluster"
 )
 
 // Server is what the CLI needs of a running app: every *supersocket.Server[T] is one.
@@ -30,6 +32,27 @@ type App func(cfg supersocket.Config) (Server, error)
 var apps = map[string]App{
 	"commandline": CommandLine,
 	"echo":        Echo,
+	"chat":        Chat,
+}
+
+// ClusterApp makes a server that is a node of a cluster.
+type ClusterApp func(cfg supersocket.Config, cc cluster.Config) (Server, error)
+
+// clustered are the apps that can join a cluster (-node-id, -cluster…).
+var clustered = map[string]ClusterApp{
+	"chat": ChatCluster,
+}
+
+// LookupCluster returns the cluster-aware variant of the app called name, or an error
+// saying the app cannot join a cluster.
+func LookupCluster(name string) (ClusterApp, error) {
+	if app, ok := clustered[name]; ok {
+		return app, nil
+	}
+	if _, err := Lookup(name); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("app %q cannot join a cluster (cluster-aware: %s)", name, strings.Join(slices.Sorted(maps.Keys(clustered)), ", "))
 }
 
 // Lookup returns the app called name.
