@@ -7,6 +7,7 @@ package main
 //	servers.yaml:14: servers[1].max_connections: must be positive, got -1
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -70,6 +71,11 @@ type fileListener struct {
 	Network string   `yaml:"network"` // default: the server's mode
 	Addr    string   `yaml:"addr"`
 	TLS     *fileTLS `yaml:"tls"`
+	// The WebSocket listener's settings (network: ws).
+	Path         string        `yaml:"path"`
+	Origins      []string      `yaml:"origins"`
+	Compression  bool          `yaml:"compression"`
+	PingInterval durationValue `yaml:"ping_interval"`
 }
 
 // fileTLS is a listener's TLS. Relative paths are relative to the file's folder.
@@ -272,6 +278,13 @@ func (cf *configFile) check() error {
 		spec := serverSpec{app: s.App, cfg: s.config(name)}
 		for j, l := range s.Listeners {
 			lc := supersocket.ListenerConfig{Network: l.Network, Addr: l.Addr}
+			switch ws := l.Path != "" || len(l.Origins) > 0 || l.Compression || l.PingInterval != 0; {
+			case cmp.Or(l.Network, s.Mode) == "ws":
+				lc.WebSocket = &supersocket.WebSocketConfig{Path: l.Path, Origins: l.Origins, Compression: l.Compression,
+					PingInterval: time.Duration(l.PingInterval)}
+			case ws:
+				return cf.errorAt(fmt.Sprintf("%s.listeners[%d]", at, j), "path, origins, compression and ping_interval are for network: ws")
+			}
 			if l.TLS != nil {
 				t, err := l.TLS.config(filepath.Dir(cf.path))
 				if err != nil {
@@ -499,6 +512,8 @@ func cleanPath(p string) string {
 // snakePath turns a ConfigError field such as "Listeners[1].TLS.ClientCAFile" into the
 // file's "listeners[1].tls.client_ca_file".
 func snakePath(field string) string {
+	// A listener's WebSocket settings sit on the listener itself in the file.
+	field = strings.Replace(field, ".WebSocket.", ".", 1)
 	var b strings.Builder
 	r := []rune(field)
 	for i, c := range r {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,7 @@ type serveFlags struct {
 	tlsKey    string
 	tlsCA     string
 	tlsClient string
+	ws        wsFlags
 	cfg       supersocket.Config
 	cl        clusterFlags // process-wide, like -metrics-addr
 }
@@ -86,7 +88,11 @@ settings when it declares one server.
 	fs.StringVar(&f.logFormat, "log-format", f.logFormat, "log format: text or json")
 	fs.StringVar(&f.app, "app", f.app, "app to serve: "+strings.Join(apps.Names(), ", "))
 	fs.StringVar(&f.addr, "addr", f.addr, "address(es) to listen on, host:port, comma-separated")
-	fs.StringVar(&c.Mode, "mode", c.Mode, "transport: tcp or udp (udp: one request per datagram, replies to the sender)")
+	fs.StringVar(&c.Mode, "mode", c.Mode, "transport: tcp, udp (one request per datagram, replies to the sender) or ws (WebSocket; with -tls-cert, wss)")
+	fs.StringVar(&f.ws.path, "ws-path", f.ws.path, "-mode ws: the path served (others get 404)")
+	fs.StringVar(&f.ws.origins, "ws-origin", f.ws.origins, "-mode ws: allowed Origin values, comma-separated (\"https://*.example.com\" for subdomains); empty = any")
+	fs.BoolVar(&f.ws.compression, "ws-compression", f.ws.compression, "-mode ws: permessage-deflate with clients that offer it")
+	fs.DurationVar(&f.ws.ping, "ws-ping-interval", f.ws.ping, "-mode ws: ping a session silent this long, close it (TimeOut) without a pong; 0 = off")
 	fs.StringVar(&c.Name, "name", c.Name, "server name in logs and metrics (default: the app's name)")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most live sessions; more are refused at accept")
 	fs.IntVar(&c.MaxRequestLength, "max-request-length", c.MaxRequestLength, "largest request in `bytes`; longer closes the session (ProtocolError)")
@@ -157,6 +163,9 @@ func flagFor(field string) string {
 		if _, tlsField, ok := strings.Cut(field, ".TLS"); ok {
 			return tlsFlag[strings.TrimPrefix(tlsField, ".")]
 		}
+		if _, wsField, ok := strings.Cut(field, ".WebSocket"); ok {
+			return wsFlag[strings.TrimPrefix(wsField, ".")]
+		}
 		return "-addr"
 	}
 	return flagOf[field]
@@ -192,6 +201,17 @@ func (s *serverSpec) build(log *slog.Logger, hist *metrics.RequestHistogram) (na
 		cfg.ObserveRequest = hist.Observer(cfg.Name)
 	}
 	var srv apps.Server
+	if apps.SpeaksLines(s.app) {
+		// Over WebSocket a line app speaks text messages, a line each.
+		cfg.Listeners = slices.Clone(cfg.Listeners)
+		for i, l := range cfg.Listeners {
+			if l.WebSocket != nil {
+				ws := *l.WebSocket
+				ws.Text, ws.Lines = true, true
+				cfg.Listeners[i].WebSocket = &ws
+			}
+		}
+	}
 	if s.cluster != nil {
 		var capp apps.ClusterApp
 		if capp, err = apps.LookupCluster(s.app); err == nil {
@@ -331,13 +351,17 @@ func (f *serveFlags) spec() (serverSpec, error) {
 		return serverSpec{}, err
 	}
 	cfg := f.cfg
+	ws, err := f.ws.config(cfg.Mode == "ws")
+	if err != nil {
+		return serverSpec{}, err
+	}
 	for a := range strings.SplitSeq(f.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			cfg.Listeners = append(cfg.Listeners, supersocket.ListenerConfig{Addr: a, TLS: tlsCfg})
+			cfg.Listeners = append(cfg.Listeners, supersocket.ListenerConfig{Addr: a, TLS: tlsCfg, WebSocket: ws})
 		}
 	}
 	if tlsCfg != nil && cfg.Mode == "udp" {
-		return serverSpec{}, errors.New("-tls-cert: TLS needs -mode tcp")
+		return serverSpec{}, errors.New("-tls-cert: TLS needs -mode tcp or ws")
 	}
 	spec := serverSpec{app: f.app, cfg: cfg, named: cfg.Name != ""}
 	if !spec.named {
@@ -385,6 +409,23 @@ func overlayFlags(spec serverSpec, args []string, set map[string]bool) (serverSp
 			if a = strings.TrimSpace(a); a != "" {
 				out.cfg.Listeners = append(out.cfg.Listeners, supersocket.ListenerConfig{Addr: a})
 			}
+		}
+	}
+	if set["mode"] || set["addr"] || g.ws.set(set) {
+		// The WebSocket flags configure every WebSocket listener.
+		for i := range out.cfg.Listeners {
+			l := &out.cfg.Listeners[i]
+			if cmp.Or(l.Network, out.cfg.Mode) != "ws" {
+				continue
+			}
+			ws := l.WebSocket
+			if ws == nil || g.ws.set(set) {
+				var err error
+				if ws, err = g.ws.config(true); err != nil {
+					return spec, err
+				}
+			}
+			l.WebSocket = ws
 		}
 	}
 	tlsSet := set["tls-cert"] || set["tls-key"] || set["tls-client-ca"] || set["tls-client-auth"]

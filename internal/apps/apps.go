@@ -55,6 +55,14 @@ func LookupCluster(name string) (ClusterApp, error) {
 	return nil, fmt.Errorf("app %q cannot join a cluster (cluster-aware: %s)", name, strings.Join(slices.Sorted(maps.Keys(clustered)), ", "))
 }
 
+// lineApps are the apps whose protocol is text lines meant for people (nc, a browser):
+// over WebSocket they speak text messages, one line each (WebSocketConfig Text and
+// Lines).
+var lineApps = map[string]bool{"commandline": true, "chat": true}
+
+// SpeaksLines reports whether the app called name speaks text lines to people.
+func SpeaksLines(name string) bool { return lineApps[name] }
+
 // Lookup returns the app called name.
 func Lookup(name string) (App, error) {
 	if app, ok := apps[name]; ok {
