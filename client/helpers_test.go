@@ -48,8 +48,14 @@ func startServer(t testing.TB, f filter.Factory, h func(s *session, req supersoc
 // startServerT is startServer for any session type, address and handlers.
 func startServerT[T any](t testing.TB, addr string, f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
 	t.Helper()
+	return startServerL(t, supersocket.ListenerConfig{Addr: addr}, f, h)
+}
+
+// startServerL is startServerT for any listener.
+func startServerL[T any](t testing.TB, lc supersocket.ListenerConfig, f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
+	t.Helper()
 	srv, err := supersocket.New(supersocket.Config{
-		Listeners: []supersocket.ListenerConfig{{Addr: addr}},
+		Listeners: []supersocket.ListenerConfig{lc},
 		Filter:    f,
 		Logger:    quietLogger(),
 	}, h)
@@ -126,6 +132,18 @@ func serveListener(t testing.TB, ln net.Listener, handle func(c net.Conn)) strin
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// watchStates returns an OnStateChange that records each state, and a function that
+// checks the next state recorded.
+func watchStates(t *testing.T) (onChange func(client.State), expect func(client.State)) {
+	states := make(chan client.State, 16)
+	return func(s client.State) { states <- s }, func(want client.State) {
+		t.Helper()
+		if got := recv(t, states, want.String()); got != want {
+			t.Fatalf("state %v, want %v", got, want)
+		}
+	}
 }
 
 // recv waits for a value on ch, failing the test after waitLong.
