@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/client"
 	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/wstest"
 )
 
 // TestMain fails the package if any goroutine outlives the tests: every goroutine a Conn
@@ -102,36 +102,7 @@ func rawServer(t testing.TB, handle func(c net.Conn)) string {
 }
 
 func serveListener(t testing.TB, ln net.Listener, handle func(c net.Conn)) string {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return wstest.ServeListener(t, ln, handle)
 }
 
 // watchStates returns an OnStateChange that records each state, and a function that
