@@ -2,14 +2,20 @@
 # bench/run.sh — supersocket's benchmark suite, with its peer baselines in the same run.
 #
 # Builds supersocket (the CLI, with "bench" and the echo apps), bench/netecho (Go's net,
-# a goroutine per connection) and bench/gnetecho (gnet v2), then:
+# a goroutine per connection), bench/gnetecho (gnet v2) and bench/wsecho (gorilla/websocket
+# on net/http), then:
 #   1. the load matrix: protocol (line, len, echo) × connections (1, 64, 1000) × message
 #      size (64 B, 4 KiB) × pipeline depth (1, 16), against all three servers, RUNS runs per
 #      cell, servers interleaved; the server pinned to CPU SERVER_CPU and the load tool to
 #      LOAD_CPU (taskset). Reported: medians, supersocket ÷ net msgs/s and supersocket ÷
 #      gnet server CPU per message.
+#      With WS=1 (the default) a WebSocket row group follows: the same cells over
+#      WebSocket ("supersocket bench -ws /ws": one message per request and reply) against
+#      supersocket's WebSocket listener and wsecho. Reported: supersocket ÷ gorilla msgs/s
+#      and server CPU per message.
 #   2. idle memory: IDLE connections held open after one exchange each, the server's RSS
-#      growth per connection, for the three servers.
+#      growth per connection, for the three servers, and with WS=1 for the two WebSocket
+#      servers (supersocket's WebSocket figure is held against its own TCP one).
 #   3. optionally (GOBENCH=1) the Go benchmarks, compared with benchstat against the
 #      revision BENCHSTAT_BASE when it is set.
 #
@@ -27,6 +33,11 @@
 #                                         time and unmeasured warm-up of each run
 #   PROTOS="line len echo" CONNS="1 64 1000" SIZES="64 4096" PIPES="1 16"
 #   SERVERS="supersocket net gnet"        which servers (labels) to run
+#   WS=1 WS_SERVERS="supersocket gorilla" WS_PROTOS="$PROTOS"
+#                                         the WebSocket row group (0 skips it), its servers
+#                                         and protocols; its cells are CONNS × SIZES × PIPES.
+#                                         supersocket serves "-mode ws" when its CLI has it,
+#                                         else the hidden "bench -serve APP -ws /ws"
 #   BASELINE=<git rev>                    also run "baseline", supersocket built from that
 #                                         revision, interleaved with the others; the report
 #                                         adds ss ÷ baseline per cell (did a change regress?)
@@ -70,6 +81,10 @@ CONNS=${CONNS:-1 64 1000}
 SIZES=${SIZES:-64 4096}
 PIPES=${PIPES:-1 16}
 SERVERS=${SERVERS:-supersocket net gnet}
+WS=${WS:-1}
+WS_SERVERS=${WS_SERVERS:-supersocket gorilla}
+WS_PROTOS=${WS_PROTOS:-$PROTOS}
+WS_PATH=/ws
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ] && [[ " $SERVERS " != *" baseline "* ]]; then
   # The baseline runs right after supersocket, each label once.
@@ -105,7 +120,7 @@ fi
 log "== building into $here/bin"
 mkdir -p "$here/bin"
 (cd "$root" && go build -o "$here/bin/supersocket" ./cmd/supersocket)
-(cd "$here" && go build -o "$here/bin/" ./netecho ./gnetecho)
+(cd "$here" && go build -o "$here/bin/" ./netecho ./gnetecho ./wsecho)
 ss="$here/bin/supersocket"
 if [ -n "$BASELINE" ]; then
   log "== building the baseline, $BASELINE"
@@ -125,7 +140,7 @@ fi
   echo "open files: soft $(ulimit -Sn), hard $(ulimit -Hn)"
   echo "pinning: servers on CPU $SERVER_CPU, load tool on CPU $LOAD_CPU"
   [ -n "$BASELINE" ] && echo "baseline: $BASELINE ($(cd "$root" && git rev-parse --short "$BASELINE"))"
-  echo "settings: RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PROTOS='$PROTOS' CONNS='$CONNS' SIZES='$SIZES' PIPES='$PIPES' SERVERS='$SERVERS' IDLE='$IDLE'"
+  echo "settings: RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PROTOS='$PROTOS' CONNS='$CONNS' SIZES='$SIZES' PIPES='$PIPES' SERVERS='$SERVERS' IDLE='$IDLE' WS=$WS WS_SERVERS='$WS_SERVERS' WS_PROTOS='$WS_PROTOS'"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -160,22 +175,39 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server LABEL PROTO PORT: starts a server pinned to SERVER_CPU, waits until it
-# accepts connections, and sets pids[LABEL].
+# Whether supersocket's CLI serves WebSocket itself ("serve -mode ws", path /ws by
+# default); else its WebSocket server is the hidden "bench -serve APP -ws PATH".
+ss_mode_ws=0
+mode_usage=$("$ss" serve -h 2>&1 | grep -A1 -e '^ *-mode ' || true)
+if [[ $mode_usage =~ (^|[^-a-z])ws([^-a-z]|$) ]]; then
+  ss_mode_ws=1
+fi
+
+# start_server LABEL PROTO PORT [TRANSPORT]: starts a server pinned to SERVER_CPU (over
+# TRANSPORT, tcp by default, or ws), waits until it accepts connections, and sets
+# pids[LABEL].
 start_server() {
-  local label=$1 proto=$2 port=$3 app
-  local addr="127.0.0.1:$port" logf="$OUT/server-$label-$proto-$port.log"
-  case $label in
-    supersocket | baseline)
+  local label=$1 proto=$2 port=$3 transport=${4:-tcp} app
+  local addr="127.0.0.1:$port" logf="$OUT/server-$label-$proto-$transport-$port.log"
+  case $label/$transport in
+    supersocket/tcp | baseline/tcp | supersocket/ws)
       case $proto in line) app=lineecho ;; len) app=lenecho ;; echo) app=echo ;; esac
       local bin=$ss
       [ "$label" = baseline ] && bin="$here/bin/supersocket-baseline"
-      taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -addr "$addr" -log-level warn \
-        -max-connections 1000000 >"$logf" 2>&1 &
+      if [ "$transport" = tcp ]; then
+        taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -addr "$addr" -log-level warn \
+          -max-connections 1000000 >"$logf" 2>&1 &
+      elif [ "$ss_mode_ws" = 1 ]; then
+        taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -mode ws -addr "$addr" -log-level warn \
+          -max-connections 1000000 >"$logf" 2>&1 &
+      else
+        taskset -c "$SERVER_CPU" "$bin" bench -serve "$app" -ws "$WS_PATH" -addr "$addr" >"$logf" 2>&1 &
+      fi
       ;;
-    net) taskset -c "$SERVER_CPU" "$here/bin/netecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;
-    gnet) taskset -c "$SERVER_CPU" "$here/bin/gnetecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;
-    *) log "unknown server label $label"; exit 2 ;;
+    net/tcp) taskset -c "$SERVER_CPU" "$here/bin/netecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;
+    gnet/tcp) taskset -c "$SERVER_CPU" "$here/bin/gnetecho" -addr "$addr" -proto "$proto" >"$logf" 2>&1 & ;;
+    gorilla/ws) taskset -c "$SERVER_CPU" "$here/bin/wsecho" -addr "$addr" -path "$WS_PATH" -proto "$proto" >"$logf" 2>&1 & ;;
+    *) log "unknown server $label over $transport"; exit 2 ;;
   esac
   pids[$label]=$!
   for _ in $(seq 100); do
@@ -199,38 +231,48 @@ stop_servers() {
   done
 }
 
-port_of() { # port_of LABEL_INDEX PROTO_INDEX
-  echo $((PORT + 10 * $2 + $1))
+port_of() { # port_of LABEL_INDEX PROTO_INDEX [TRANSPORT]: tcp PORT+0..49, ws PORT+50..79
+  local base=0
+  [ "${3:-tcp}" = ws ] && base=50
+  echo $((PORT + base + 10 * $2 + $1))
+}
+
+# bench_flags TRANSPORT: the flags "supersocket bench" needs for the transport.
+bench_flags() {
+  [ "$1" = ws ] && echo "-ws $WS_PATH"
+  return 0
 }
 
 read -r -a servers <<<"$SERVERS"
+read -r -a ws_servers <<<"$WS_SERVERS"
 
-if [ "$MATRIX" = 1 ]; then
-  : >"$OUT/load.jsonl"
-  ncells=0
-  for _ in $PROTOS; do for _ in $CONNS; do for _ in $SIZES; do for _ in $PIPES; do ncells=$((ncells + 1)); done; done; done; done
-  log "== load matrix: $ncells cells × ${#servers[@]} servers × $RUNS runs of $DURATION (+ $WARMUP warm-up)"
-  cell=0 pi=0
-  for proto in $PROTOS; do
-    busy_check "before the $proto runs"
-    for i in "${!servers[@]}"; do
-      start_server "${servers[$i]}" "$proto" "$(port_of "$i" "$pi")"
+# matrix_group TRANSPORT PROTOS SERVER...: the matrix's cells of one transport, each
+# protocol's servers started together and run interleaved. cell and ncells count on.
+matrix_group() {
+  local transport=$1 protos=$2 pi=0 proto conns size pipe run k i label
+  shift 2
+  local group=("$@")
+  for proto in $protos; do
+    busy_check "before the $proto runs over $transport"
+    for i in "${!group[@]}"; do
+      start_server "${group[$i]}" "$proto" "$(port_of "$i" "$pi" "$transport")" "$transport"
     done
     for conns in $CONNS; do
       for size in $SIZES; do
         for pipe in $PIPES; do
           cell=$((cell + 1))
-          log "[$cell/$ncells] $proto conns=$conns size=$size pipeline=$pipe"
+          log "[$cell/$ncells] $proto over $transport conns=$conns size=$size pipeline=$pipe"
           for run in $(seq "$RUNS"); do
             # Rotate which server goes first, so drift over time favours none.
-            for k in "${!servers[@]}"; do
-              i=$(((k + run) % ${#servers[@]}))
-              label=${servers[$i]}
-              if ! taskset -c "$LOAD_CPU" "$ss" bench -addr "127.0.0.1:$(port_of "$i" "$pi")" \
-                -proto "$proto" -conns "$conns" -size "$size" -pipeline "$pipe" \
+            for k in "${!group[@]}"; do
+              i=$(((k + run) % ${#group[@]}))
+              label=${group[$i]}
+              # shellcheck disable=SC2046 # bench_flags is a list of flags
+              if ! taskset -c "$LOAD_CPU" "$ss" bench -addr "127.0.0.1:$(port_of "$i" "$pi" "$transport")" \
+                $(bench_flags "$transport") -proto "$proto" -conns "$conns" -size "$size" -pipeline "$pipe" \
                 -duration "$DURATION" -warmup "$WARMUP" -server-pid "${pids[$label]}" \
                 -label "$label" -json >>"$OUT/load.jsonl" 2>>"$OUT/bench.log"; then
-                log "  $label run $run reported errors (see $OUT/load.jsonl, $OUT/bench.log)"
+                log "  $label over $transport run $run reported errors (see $OUT/load.jsonl, $OUT/bench.log)"
               fi
             done
           done
@@ -240,6 +282,25 @@ if [ "$MATRIX" = 1 ]; then
     stop_servers
     pi=$((pi + 1))
   done
+}
+
+if [ "$MATRIX" = 1 ]; then
+  : >"$OUT/load.jsonl"
+  per_proto=0
+  for _ in $CONNS; do for _ in $SIZES; do for _ in $PIPES; do per_proto=$((per_proto + 1)); done; done; done
+  ncells=0
+  for _ in $PROTOS; do ncells=$((ncells + per_proto)); done
+  wscells=0
+  if [ "$WS" = 1 ]; then
+    for _ in $WS_PROTOS; do wscells=$((wscells + per_proto)); done
+  fi
+  ncells=$((ncells + wscells))
+  log "== load matrix: $((ncells - wscells)) cells × ${#servers[@]} servers + $wscells WebSocket cells × ${#ws_servers[@]} servers, × $RUNS runs of $DURATION (+ $WARMUP warm-up)"
+  cell=0
+  matrix_group tcp "$PROTOS" "${servers[@]}"
+  if [ "$WS" = 1 ]; then
+    matrix_group ws "$WS_PROTOS" "${ws_servers[@]}"
+  fi
 fi
 
 if [ -n "$IDLE" ]; then
@@ -251,15 +312,21 @@ if [ -n "$IDLE" ]; then
       echo "idle $n skipped: hard open-file limit $hard" >>"$OUT/machine.txt"
       continue
     fi
-    log "== idle memory: $n connections × ${#servers[@]} servers × $IDLE_RUNS runs ($IDLE_PROTO)"
+    idle_servers=()
+    for label in "${servers[@]}"; do idle_servers+=("$label/tcp"); done
+    if [ "$WS" = 1 ]; then
+      for label in "${ws_servers[@]}"; do idle_servers+=("$label/ws"); done
+    fi
+    log "== idle memory: $n connections × ${#idle_servers[@]} servers × $IDLE_RUNS runs ($IDLE_PROTO)"
     for run in $(seq "$IDLE_RUNS"); do
-      for i in "${!servers[@]}"; do
-        label=${servers[$i]}
+      for i in "${!idle_servers[@]}"; do
+        label=${idle_servers[$i]%/*} transport=${idle_servers[$i]#*/}
         # A fresh server each time: the RSS before is a server that has served nothing.
-        start_server "$label" "$IDLE_PROTO" "$(port_of "$i" 9)"
-        taskset -c "$LOAD_CPU" "$ss" bench -idle "$n" -addr "127.0.0.1:$(port_of "$i" 9)" \
+        start_server "$label" "$IDLE_PROTO" "$((PORT + 80 + i))" "$transport"
+        # shellcheck disable=SC2046 # bench_flags is a list of flags
+        taskset -c "$LOAD_CPU" "$ss" bench -idle "$n" -addr "127.0.0.1:$((PORT + 80 + i))" $(bench_flags "$transport") \
           -proto "$IDLE_PROTO" -server-pid "${pids[$label]}" -label "$label" -json \
-          >>"$OUT/idle.jsonl" 2>>"$OUT/bench.log" || log "  $label idle run $run reported errors"
+          >>"$OUT/idle.jsonl" 2>>"$OUT/bench.log" || log "  $label over $transport idle run $run reported errors"
         stop_servers
       done
     done

@@ -16,8 +16,15 @@ import (
 type Config struct {
 	// Network is "tcp" (default), "tcp4", "tcp6", "udp", "udp4" or "udp6".
 	Network string
-	// Addr is the server's host:port.
+	// Addr is the server's host:port, or a WebSocket URL: "ws://host[:port]/path[?query]"
+	// (default port 80), or "wss://…" (WebSocket over TLS, default port 443; TLS applies,
+	// and a nil TLS means the system's roots). Over WebSocket each Send is one message,
+	// and each message received holds whole frames for the filter (see the package
+	// documentation); WebSocket configures the handshake.
 	Addr string
+	// WebSocket configures the opening handshake and the messages of a ws:// or wss://
+	// Addr. Not allowed with another Addr.
+	WebSocket WebSocketConfig
 	// Filter makes the receive filter that decodes what the server sends, one per
 	// connection. Required.
 	Filter filter.Factory
@@ -83,6 +90,8 @@ type Config struct {
 	// Logger receives the client's logs (connection lost, reconnected, dropped replies).
 	// Default slog.Default().
 	Logger *slog.Logger
+
+	ws *wsTarget // the parsed ws:// or wss:// Addr, set by withDefaults
 }
 
 // Defaults.
@@ -122,7 +131,13 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, bad("Network", "%q is not tcp, tcp4, tcp6, udp, udp4 or udp6", c.Network)
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if isWebSocketURL(c.Addr) {
+		if err := c.webSocketDefaults(); err != nil {
+			return c, err
+		}
+	} else if !c.WebSocket.isZero() {
+		return c, bad("WebSocket", "set, but Addr %q is not a ws:// or wss:// URL", c.Addr)
+	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return c, bad("Addr", "%q is not host:port: %v", c.Addr, err)
 	}
 	if c.Filter == nil {
@@ -182,6 +197,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.Default()
 	}
 	return c, nil
+}
+
+// name is how errors and logs name the server: network://host:port, or the WebSocket URL.
+func (c *Config) name() string {
+	if c.ws != nil {
+		return c.Addr
+	}
+	return c.Network + "://" + c.Addr
 }
 
 func (c *Config) udp() bool {

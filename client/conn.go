@@ -47,7 +47,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c := &Conn{
 		cfg:  cfg,
-		log:  cfg.Logger.With("client", cfg.Network+"://"+cfg.Addr),
+		log:  cfg.Logger.With("client", cfg.name()),
 		done: make(chan struct{}),
 	}
 	if cfg.OnMessage == nil {
@@ -75,15 +75,28 @@ func (c *Conn) dial(ctx context.Context) (*link, error) {
 	var nc net.Conn
 	if c.cfg.TLS != nil {
 		d := tls.Dialer{Config: c.cfg.TLS}
-		nc, err = d.DialContext(ctx, c.cfg.Network, c.cfg.Addr)
+		nc, err = d.DialContext(ctx, c.cfg.Network, c.cfg.dialAddr())
 	} else {
 		var d net.Dialer
-		nc, err = d.DialContext(ctx, c.cfg.Network, c.cfg.Addr)
+		nc, err = d.DialContext(ctx, c.cfg.Network, c.cfg.dialAddr())
 	}
-	if err != nil {
+	if err != nil && c.cfg.ws == nil {
 		return nil, fmt.Errorf("client: dial %s %s: %w", c.cfg.Network, c.cfg.Addr, err)
 	}
-	return newLink(c, nc, f), nil
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", c.cfg.Addr, err)
+	}
+	if c.cfg.ws == nil {
+		return newLink(c, nc, f), nil
+	}
+	ws, err := c.upgrade(ctx, nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("client: dial %s: %w", c.cfg.Addr, err)
+	}
+	l := newLink(c, nc, f)
+	l.ws = ws
+	return l, nil
 }
 
 func (c *Conn) newFilter() (f filter.Filter, err error) {

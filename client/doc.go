@@ -74,6 +74,28 @@
 // handshake first, e.g. a login the application sends on StateConnected). The receive
 // filter starts afresh on every connection.
 //
+// # WebSocket
+//
+// With a ws:// or wss:// Config.Addr the Conn speaks WebSocket (RFC 6455) with the same
+// API. Dial (and every redial) makes the opening handshake: a fresh Sec-WebSocket-Key,
+// the server's 101 and Sec-WebSocket-Accept checked, Config.WebSocket's subprotocols,
+// Origin and header fields offered; a refusal is a [HandshakeError] with the HTTP status.
+// Each Send is one message, binary, or text with WebSocketConfig.Text; every frame the
+// client sends is masked with a fresh key. Each message the server sends — fragments
+// reassembled, at most MaxRequestLength bytes — is handed to the filter as one unit that
+// holds whole frames, like a UDP datagram, except that bytes at a message's end that the
+// filter cannot complete are its last frame when the filter is a filter.Finisher (a
+// line without its ending, as a server in WebSocketConfig.Lines mode sends). Pings are
+// answered with pongs.
+//
+// Close makes the close handshake: its close frame (1000) goes after what is queued, and
+// replies keep arriving until the server's close frame, bounded by CloseLinger. When the
+// server closes first the client answers with the server's code, and the cause of the
+// connection's end is a [*CloseError] carrying the code and reason (1001 when a
+// supersocket server shuts down), wrapped as any cause is. A server that breaks the
+// protocol is sent the close code that says why (1002, 1007, 1009) and the cause wraps
+// ErrProtocol.
+//
 // # UDP
 //
 // With a "udp" network each Send is one datagram, written before Send returns (there is no

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/client"
 	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/wstest"
 )
 
 // TestMain fails the package if any goroutine outlives the tests: every goroutine a Conn
@@ -48,8 +48,14 @@ func startServer(t testing.TB, f filter.Factory, h func(s *session, req supersoc
 // startServerT is startServer for any session type, address and handlers.
 func startServerT[T any](t testing.TB, addr string, f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
 	t.Helper()
+	return startServerL(t, supersocket.ListenerConfig{Addr: addr}, f, h)
+}
+
+// startServerL is startServerT for any listener.
+func startServerL[T any](t testing.TB, lc supersocket.ListenerConfig, f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
+	t.Helper()
 	srv, err := supersocket.New(supersocket.Config{
-		Listeners: []supersocket.ListenerConfig{{Addr: addr}},
+		Listeners: []supersocket.ListenerConfig{lc},
 		Filter:    f,
 		Logger:    quietLogger(),
 	}, h)
@@ -96,36 +102,19 @@ func rawServer(t testing.TB, handle func(c net.Conn)) string {
 }
 
 func serveListener(t testing.TB, ln net.Listener, handle func(c net.Conn)) string {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				handle(c)
-			})
+	return wstest.ServeListener(t, ln, handle)
+}
+
+// watchStates returns an OnStateChange that records each state, and a function that
+// checks the next state recorded.
+func watchStates(t *testing.T) (onChange func(client.State), expect func(client.State)) {
+	states := make(chan client.State, 16)
+	return func(s client.State) { states <- s }, func(want client.State) {
+		t.Helper()
+		if got := recv(t, states, want.String()); got != want {
+			t.Fatalf("state %v, want %v", got, want)
 		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	}
 }
 
 // recv waits for a value on ch, failing the test after waitLong.

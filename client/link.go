@@ -34,6 +34,7 @@ type link struct {
 	udp    bool
 	frames frame.Stepper // the receive filter; used by the reader only
 	q      sendq.Queue   // TCP only
+	ws     *wsLink       // the WebSocket layer, for a ws:// or wss:// Addr (ws_link.go)
 	down   atomic.Bool   // set once the link has ended
 
 	// turn serialises registering a FIFO waiter with queueing its bytes.
@@ -94,12 +95,21 @@ func newLink(c *Conn, nc net.Conn, f filter.Filter) *link {
 	return l
 }
 
-// send queues (TCP) or writes (UDP) one message. wait ≤ 0: do not wait for room.
+// send queues (TCP, WebSocket) or writes (UDP) one message. wait ≤ 0: do not wait for
+// room.
 func (l *link) send(parts [][]byte, wait time.Duration) error {
-	if l.udp {
+	switch {
+	case l.udp:
 		return l.sendDatagram(parts)
+	case l.ws != nil:
+		return l.sendWS(parts, wait)
 	}
-	switch err := l.q.Wait(parts, wait); err {
+	return l.queued(l.q.Wait(parts, wait))
+}
+
+// queued is the error of a send for the send queue's.
+func (l *link) queued(err error) error {
+	switch err {
 	case nil:
 		return nil
 	case sendq.ErrClosed:
@@ -170,12 +180,16 @@ func (l *link) fail(cause error) {
 // rather than closing matters: closing a socket with the server's bytes still arriving
 // resets the connection, and a server that sees a reset may drop requests it has not
 // handled yet. With linger < 0, or over UDP, queued bytes are dropped and the reader is
-// stopped at once.
+// stopped at once. A WebSocket closes with its close handshake instead (closeWS).
 func (l *link) close(linger time.Duration) {
 	if l.udp || linger < 0 {
 		l.q.Close()
 		l.q.Discard()
 		l.conn.SetReadDeadline(aLongTimeAgo)
+		return
+	}
+	if l.ws != nil {
+		l.closeWS(linger)
 		return
 	}
 	deadline := time.Now().Add(linger)
@@ -184,18 +198,24 @@ func (l *link) close(linger time.Duration) {
 		l.q.WaitIdle()
 	}
 	if l.failed() == nil { // everything queued was written
-		if cw, ok := l.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			// Read on until the server closes, unless a failure has woken the reader
-			// already: fail and this step are ordered by mu.
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			if l.cause == nil {
-				l.conn.SetReadDeadline(deadline)
-				return
-			}
+		if cw, ok := l.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && l.readOn(deadline) {
+			return
 		}
 	}
 	l.conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// readOn lets the reader read on until deadline, for the server's end of a graceful
+// close, and reports true, unless a failure has woken the reader already: fail and this
+// step are ordered by mu.
+func (l *link) readOn(deadline time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cause == nil {
+		l.conn.SetReadDeadline(deadline)
+		return true
+	}
+	return false
 }
 
 // failed returns the cause fail recorded, if any.
@@ -355,27 +375,40 @@ func (l *link) deliver(req filter.Request) bool {
 
 // serve reads and decodes until the link ends, and returns why.
 func (l *link) serve() error {
-	if l.udp {
+	switch {
+	case l.udp:
 		return l.serveDatagrams()
+	case l.ws != nil:
+		return l.serveWS()
 	}
 	return l.serveStream()
 }
 
-func (l *link) serveStream() (cause error) {
-	rd := netread.New(l.conn)
-	var pending []byte
+func (l *link) serveStream() error { return l.readStream(nil, l.process) }
+
+// readStream reads the connection until the link ends and returns why, handing process
+// the bytes pending (at first, pending itself, if any) after each read. process returns
+// what it left pending, with room to read more, as process and processWS do.
+func (l *link) readStream(pending []byte, process func([]byte) ([]byte, error)) error {
 	defer func() {
 		if cap(pending) > 0 {
 			pool.Put(pending)
 		}
 	}()
+	if len(pending) > 0 {
+		var err error
+		if pending, err = process(pending); err != nil {
+			return l.stopCause(err)
+		}
+	}
+	rd := netread.New(l.conn)
 	for {
 		before := len(pending)
 		var err error
 		pending, err = rd.Read(pending, readSize)
 		if len(pending) > before {
 			var perr error
-			if pending, perr = l.process(pending); perr != nil {
+			if pending, perr = process(pending); perr != nil {
 				return l.stopCause(perr)
 			}
 		}
@@ -412,13 +445,24 @@ func (l *link) process(buf []byte) ([]byte, error) {
 
 // decode runs the filter once through the stepper, which checks what it returns (the
 // same rules as the server's) and moves to the filter's chosen successor after a frame.
-// A refusal is a protocol error; a filter that panics or breaks its contract is a bug,
-// reported as such.
-func (l *link) decode(data []byte) (req filter.Request, n int, err error) {
+// A refusal is a protocol error (ErrProtocol); a filter that panics or breaks its
+// contract is a bug, reported as such.
+func (l *link) decode(data []byte) (req filter.Request, n int, err error) { return l.step(data, false) }
+
+// finish is decode for the bytes a message (a WebSocket message) ends with that the
+// filter could not complete: its Finisher takes them as the last request, or the message
+// is malformed.
+func (l *link) finish(data []byte) (req filter.Request, n int, err error) { return l.step(data, true) }
+
+func (l *link) step(data []byte, finish bool) (req filter.Request, n int, err error) {
 	var panicked any
 	func() {
 		defer func() { panicked = recover() }()
-		req, n, err = l.frames.Next(data)
+		if finish {
+			req, n, err = l.frames.Finish(data)
+		} else {
+			req, n, err = l.frames.Next(data)
+		}
 	}()
 	switch {
 	case panicked != nil:

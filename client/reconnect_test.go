@@ -26,18 +26,12 @@ func TestReconnect(t *testing.T) {
 	srv := startServerT(t, addr, filter.CommandLine(), supersocket.Handlers[struct{}]{
 		Request: func(s *session, req supersocket.Request) { s.Send(req.Body, crlf) },
 	})
-	states := make(chan client.State, 16)
+	onChange, expect := watchStates(t)
 	c := dial(t, client.Config{
 		Addr: addr, Filter: filter.CommandLine(),
 		Reconnect: true, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-		OnStateChange: func(s client.State) { states <- s },
+		OnStateChange: onChange,
 	})
-	expect := func(want client.State) {
-		t.Helper()
-		if got := recv(t, states, want.String()); got != want {
-			t.Fatalf("state %v, want %v", got, want)
-		}
-	}
 	expect(client.StateConnected)
 	if got := request(t, c, "ECHO before"); got != "before" {
 		t.Fatalf("reply %q", got)

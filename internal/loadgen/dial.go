@@ -8,12 +8,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/supersocket-go/supersocket/internal/wsclient"
 )
 
-// dialAll opens n connections to addr, at most 128 at a time. Connection i binds source
-// address sources[i % len(sources)] when sources is not empty. It returns the open
-// connections (nil where a dial failed) and the errors.
-func dialAll(ctx context.Context, addr string, n int, sources []net.IP, timeout time.Duration) ([]net.Conn, []error) {
+// dialAll opens n connections to addr, at most 128 at a time, and upgrades each with hs
+// unless it is nil. Connection i binds source address sources[i % len(sources)] when
+// sources is not empty. It returns the open connections (nil where a dial failed) and
+// the errors.
+func dialAll(ctx context.Context, addr string, n int, sources []net.IP, timeout time.Duration, hs *wsclient.Handshake) ([]net.Conn, []error) {
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
 	var next atomic.Int64
@@ -29,12 +32,25 @@ func dialAll(ctx context.Context, addr string, n int, sources []net.IP, timeout 
 				if len(sources) > 0 {
 					d.LocalAddr = &net.TCPAddr{IP: sources[i%len(sources)]}
 				}
-				conns[i], errs[i] = d.DialContext(ctx, "tcp", addr)
+				conns[i], errs[i] = dial(ctx, d, addr, hs, timeout)
 			}
 		})
 	}
 	wg.Wait()
 	return conns, errs
+}
+
+// dial opens one connection with d and upgrades it with hs unless it is nil.
+func dial(ctx context.Context, d net.Dialer, addr string, hs *wsclient.Handshake, timeout time.Duration) (net.Conn, error) {
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || hs == nil {
+		return c, err
+	}
+	if err := upgrade(c, hs, timeout); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // loopbackSourcesPerAddr is how many connections one source address gets before the next

@@ -44,6 +44,7 @@ func runIdle(ctx context.Context, o *options, cd *codec, stderr io.Writer) (*idl
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
 	kinds := make([]string, n)
+	hs := o.handshake()
 	var next, opened atomic.Int64
 	var wg sync.WaitGroup
 	stopProgress := idleProgress(o, n, &opened, stderr)
@@ -59,12 +60,17 @@ func runIdle(ctx context.Context, o *options, cd *codec, stderr io.Writer) (*idl
 				if len(sources) > 0 {
 					d.LocalAddr = &net.TCPAddr{IP: sources[i%len(sources)]}
 				}
-				c, err := d.DialContext(ctx, "tcp", o.addr)
+				c, err := dial(ctx, d, o.addr, hs, o.timeout)
 				if err != nil {
 					errs[i], kinds[i] = err, errDial
 					continue
 				}
-				if err := exchangeOnce(c, cd, uint64(i), buf, o.timeout); err != nil {
+				if hs != nil {
+					err = exchangeOnceWS(c, cd, uint64(i), o.timeout)
+				} else {
+					err = exchangeOnce(c, cd, uint64(i), buf, o.timeout)
+				}
+				if err != nil {
 					c.Close()
 					errs[i], kinds[i] = fmt.Errorf("connection %d: %w", i, err), errIdle
 					continue

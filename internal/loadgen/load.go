@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/supersocket-go/supersocket/internal/proc"
+	"github.com/supersocket-go/supersocket/internal/websocket"
+	"github.com/supersocket-go/supersocket/internal/wsclient"
 )
 
 // loadRun is what the connections of one load run share.
@@ -36,6 +38,7 @@ type loadConn struct {
 	wbuf  []byte
 	times []int64 // send time of each request in flight, by seq % depth
 	hist  *histogram
+	ws    *wsclient.Reader // the replies' frames, over WebSocket (-ws); nil over TCP
 
 	sent, recv uint64 // requests written, replies checked
 
@@ -44,8 +47,8 @@ type loadConn struct {
 	err     error
 }
 
-func newLoadConn(id uint64, c net.Conn, cd *codec, depth int) *loadConn {
-	return &loadConn{
+func newLoadConn(id uint64, c net.Conn, cd *codec, depth int, ws bool) *loadConn {
+	lc := &loadConn{
 		id:    id,
 		conn:  c,
 		cd:    cd,
@@ -55,6 +58,56 @@ func newLoadConn(id uint64, c net.Conn, cd *codec, depth int) *loadConn {
 		times: make([]int64, depth),
 		hist:  newHistogram(),
 	}
+	if ws {
+		lc.ws = wsclient.NewReader(cd.repLen)
+		lc.rbuf = make([]byte, max(4096, depth*(cd.repLen+websocket.MaxHeaderLen)))
+		lc.wbuf = make([]byte, depth*cd.wsFrameLen())
+	}
+	return lc
+}
+
+// putRequests writes the next k requests into wbuf and returns them.
+func (lc *loadConn) putRequests(k int) []byte {
+	cd := lc.cd
+	if lc.ws != nil {
+		n := 0
+		for i := range k {
+			n += cd.putWSRequest(lc.wbuf[n:], lc.id, lc.sent+uint64(i))
+		}
+		return lc.wbuf[:n]
+	}
+	for i := range k {
+		cd.putRequest(lc.wbuf[i*cd.reqLen:], lc.id, lc.sent+uint64(i))
+	}
+	return lc.wbuf[:k*cd.reqLen]
+}
+
+// replies checks the replies in data, the bytes received and not yet consumed, as many
+// as are whole; it returns the bytes consumed and how many replies it counted while
+// recording.
+func (lc *loadConn) replies(data []byte, now int64, rec bool) (consumed int, counted int64, ok bool) {
+	if lc.ws != nil {
+		return lc.wsReplies(data, now, rec)
+	}
+	cd, depth := lc.cd, uint64(lc.depth)
+	for len(data)-consumed >= cd.repLen && lc.recv < lc.sent {
+		b := data[consumed : consumed+cd.repLen]
+		if !cd.replyOK(b, lc.id, lc.recv) {
+			lc.fail(errMismatch, errors.New(cd.describeMismatch(b, lc.id, lc.recv)))
+			return consumed, counted, false
+		}
+		if rec {
+			lc.hist.record(now - lc.times[lc.recv%depth])
+			counted++
+		}
+		lc.recv++
+		consumed += cd.repLen
+	}
+	if consumed < len(data) && lc.recv == lc.sent {
+		lc.fail(errMismatch, fmt.Errorf("%d bytes received beyond the %d replies awaited", len(data)-consumed, lc.sent))
+		return consumed, counted, false
+	}
+	return consumed, counted, true
 }
 
 func (lc *loadConn) fail(kind string, err error) {
@@ -65,19 +118,17 @@ func (lc *loadConn) fail(kind string, err error) {
 // answered, or until an error. It closes the connection.
 func (lc *loadConn) run(r *loadRun) {
 	defer lc.conn.Close()
-	cd, depth := lc.cd, uint64(lc.depth)
+	depth := uint64(lc.depth)
 	start, end := 0, 0 // unconsumed reply bytes are rbuf[start:end]
 	for {
 		if !r.stopping.Load() {
 			if k := int(depth - (lc.sent - lc.recv)); k > 0 {
-				for i := range k {
-					cd.putRequest(lc.wbuf[i*cd.reqLen:], lc.id, lc.sent+uint64(i))
-				}
+				reqs := lc.putRequests(k)
 				now := r.now()
 				for i := range uint64(k) {
 					lc.times[(lc.sent+i)%depth] = now
 				}
-				if _, err := lc.conn.Write(lc.wbuf[:k*cd.reqLen]); err != nil {
+				if _, err := lc.conn.Write(reqs); err != nil {
 					lc.ioFailed(err)
 					return
 				}
@@ -94,30 +145,15 @@ func (lc *loadConn) run(r *loadRun) {
 		n, err := lc.conn.Read(lc.rbuf[end:])
 		if n > 0 {
 			end += n
-			now := r.now()
-			rec := r.recording.Load()
-			var counted int64
-			for end-start >= cd.repLen && lc.recv < lc.sent {
-				b := lc.rbuf[start : start+cd.repLen]
-				if !cd.replyOK(b, lc.id, lc.recv) {
-					lc.fail(errMismatch, errors.New(cd.describeMismatch(b, lc.id, lc.recv)))
-					return
-				}
-				if rec {
-					lc.hist.record(now - lc.times[lc.recv%depth])
-					counted++
-				}
-				lc.recv++
-				start += cd.repLen
-			}
+			consumed, counted, ok := lc.replies(lc.rbuf[start:end], r.now(), r.recording.Load())
 			if counted > 0 {
 				lc.counted.Add(counted)
 			}
-			if start == end {
-				start, end = 0, 0
-			} else if lc.recv == lc.sent {
-				lc.fail(errMismatch, fmt.Errorf("%d bytes received beyond the %d replies awaited", end-start, lc.sent))
+			if !ok {
 				return
+			}
+			if start += consumed; start == end {
+				start, end = 0, 0
 			}
 		}
 		if err != nil {
@@ -160,14 +196,14 @@ func runLoad(ctx context.Context, o *options, cd *codec, stderr io.Writer) (*loa
 		return nil, err
 	}
 	res := &loadResult{hist: newHistogram(), serverCPU: -1}
-	conns, dialErrs := dialAll(ctx, o.addr, o.conns, sources, o.timeout)
+	conns, dialErrs := dialAll(ctx, o.addr, o.conns, sources, o.timeout, o.handshake())
 	var lcs []*loadConn
 	for i, c := range conns {
 		if dialErrs[i] != nil {
 			res.errs.add(errDial, dialErrs[i])
 			continue
 		}
-		lcs = append(lcs, newLoadConn(uint64(i), c, cd, o.pipeline))
+		lcs = append(lcs, newLoadConn(uint64(i), c, cd, o.pipeline, o.wsPath != ""))
 	}
 	if len(lcs) == 0 {
 		return nil, fmt.Errorf("no connection could be opened: %s", res.errs.summary())

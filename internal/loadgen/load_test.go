@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/supersocket-go/supersocket/internal/cli"
+	"github.com/supersocket-go/supersocket/internal/wstest"
 )
 
 // corruptingProxy forwards connections to target, passing requests through untouched and
@@ -24,41 +25,18 @@ func corruptingProxy(t *testing.T, target string, mangle func(src io.Reader, dst
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			track(c)
-			track(up)
-			wg.Go(func() { io.Copy(up, c); up.Close() })
-			wg.Go(func() { mangle(up, c); c.Close() })
+	return wstest.ServeListener(t, ln, func(c net.Conn) {
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		// The test's end closes c, which ends the copy, which closes up, which ends mangle.
+		var wg sync.WaitGroup
+		wg.Go(func() { io.Copy(up, c); up.Close() })
+		mangle(up, c)
+		c.Close()
 		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // flipByte copies the stream, inverting one bit of byte at.

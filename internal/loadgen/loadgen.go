@@ -41,6 +41,7 @@ type options struct {
 	idleSettle time.Duration
 	idleHold   time.Duration
 	report     bool
+	wsPath     string
 
 	// Hidden, for profiling.
 	cpuprofile string
@@ -84,6 +85,11 @@ Flags:
   -source-addrs LIST     local addresses to dial from, comma-separated; "auto" (default)
                          rotates 127.0.0.1, 127.0.0.2, ... when one address would run out
                          of ephemeral ports (more than 20000 connections to 127.x)
+  -ws PATH               WebSocket: upgrade each connection at PATH (e.g. /ws), then send
+                         each request as one masked message (text for line, binary for len
+                         and echo) and check each reply message as over TCP, in order (a
+                         line reply may lack its "\r\n"); in -idle mode too. The output
+                         and -json name the transport (tcp or ws)
 
 Idle memory (-idle N): opens N connections, makes one exchange on each, waits
 -idle-settle (default 1s), and reports the server's resident memory per connection:
@@ -131,6 +137,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.idleSettle, "idle-settle", time.Second, "")
 	fs.DurationVar(&o.idleHold, "idle-hold", 0, "")
 	fs.BoolVar(&o.report, "report", false, "")
+	fs.StringVar(&o.wsPath, "ws", "", "")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "")
 	fs.StringVar(&o.memprofile, "memprofile", "", "")
 	fs.StringVar(&o.serveApp, "serve", "", "")
@@ -239,6 +246,9 @@ func (o *options) validate() error {
 		if _, err := proc.CPU(o.serverPID); err != nil {
 			return fmt.Errorf("-server-pid: %w", err)
 		}
+	}
+	if o.wsPath != "" && !strings.HasPrefix(o.wsPath, "/") {
+		return fmt.Errorf("-ws: %q: a path starts with /", o.wsPath)
 	}
 	if o.idle > 0 && o.plot != "" {
 		return errors.New("-plot: no latencies in -idle mode")

@@ -20,13 +20,19 @@ import (
 // startApp serves the named app on 127.0.0.1:0 until the test ends and returns its address.
 func startApp(t *testing.T, name string) string {
 	t.Helper()
+	return startAppOn(t, name, supersocket.ListenerConfig{Addr: "127.0.0.1:0"})
+}
+
+// startAppOn is startApp on any listener.
+func startAppOn(t *testing.T, name string, lc supersocket.ListenerConfig) string {
+	t.Helper()
 	app, err := apps.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := app(supersocket.Config{
 		Name:      name,
-		Listeners: []supersocket.ListenerConfig{{Addr: "127.0.0.1:0"}},
+		Listeners: []supersocket.ListenerConfig{lc},
 		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -117,6 +123,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"-size", "0"},
 		{"-duration", "0s"},
 		{"-server-pid", "-3"},
+		{"-ws", "ws"},
 		{"extra"},
 	} {
 		code, _, errs := runBench(t, args...)

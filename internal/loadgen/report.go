@@ -20,15 +20,23 @@ const (
 	labelSelf = "supersocket"
 	labelNet  = "net"
 	labelGnet = "gnet"
+	// labelGorilla is the WebSocket baseline: bench/wsecho, gorilla/websocket on net/http.
+	labelGorilla = "gorilla"
 )
 
 // Targets the report checks.
 const (
-	targetVsNet      = 1.0  // supersocket msgs/s ÷ net msgs/s, at least, in every cell
-	targetCPUVsGnet  = 1.1  // supersocket server CPU/msg ÷ gnet's, at most
-	targetIdleBytes  = 4500 // supersocket idle RSS per connection at 10 000 connections, at most
-	targetIdleConns  = 10000
-	saturatedLoadCPU = 0.9 // a load tool using this much of its core is the bottleneck
+	targetVsNet     = 1.0  // supersocket msgs/s ÷ net msgs/s, at least, in every cell
+	targetCPUVsGnet = 1.1  // supersocket server CPU/msg ÷ gnet's, at most
+	targetIdleBytes = 4500 // supersocket idle RSS per connection at 10 000 connections, at most
+	targetIdleConns = 10000
+	// Over WebSocket: supersocket ÷ gorilla msgs/s, at least, in every cell; server
+	// CPU/msg ÷ gorilla's, at most; idle RSS per connection ÷ supersocket's own over raw
+	// TCP, at most.
+	targetWSVsGorilla    = 1.0
+	targetWSCPUVsGorilla = 0.8
+	targetWSIdleVsTCP    = 1.2
+	saturatedLoadCPU     = 0.9 // a load tool using this much of its core is the bottleneck
 )
 
 // reportMain reads -json results from files ("-" is stdin) and prints medians and ratios.
@@ -65,6 +73,16 @@ func readResults(name string) ([]resultJSON, error) {
 		defer f.Close()
 		r = f
 	}
+	recs, err := readResultsFrom(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%w", name, err)
+	}
+	return recs, nil
+}
+
+// readResultsFrom reads -json results from r as readResults does; an error names the
+// line.
+func readResultsFrom(r io.Reader) ([]resultJSON, error) {
 	var recs []resultJSON
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -75,7 +93,7 @@ func readResults(name string) ([]resultJSON, error) {
 		}
 		var rec resultJSON
 		if err := json.Unmarshal([]byte(text), &rec); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+			return nil, fmt.Errorf("%d: %w", line, err)
 		}
 		recs = append(recs, rec)
 	}
@@ -100,14 +118,15 @@ func median(xs []float64) float64 {
 // labelOrder puts the known labels first, then the rest sorted.
 func labelOrder(labels map[string]bool) []string {
 	var out []string
-	for _, l := range []string{labelSelf, labelNet, labelGnet} {
+	known := []string{labelSelf, labelNet, labelGnet, labelGorilla}
+	for _, l := range known {
 		if labels[l] {
 			out = append(out, l)
 		}
 	}
 	var rest []string
 	for l := range labels {
-		if l != labelSelf && l != labelNet && l != labelGnet {
+		if !slices.Contains(known, l) {
 			rest = append(rest, l)
 		}
 	}
@@ -119,20 +138,20 @@ func labelOrder(labels map[string]bool) []string {
 // runs of its mode.
 func writeReport(w io.Writer, recs []resultJSON) {
 	cells := map[cellKey]map[string][]resultJSON{}
-	idle := map[[2]string]map[int][]resultJSON{} // (label, proto) → conns → runs
+	idle := map[idleKey]map[int][]resultJSON{}
 	labels := map[string]bool{}
 	for _, r := range recs {
 		label := cmp.Or(r.Label, r.Addr)
 		labels[label] = true
 		switch r.Mode {
 		case "load":
-			k := cellKey{r.Proto, r.LinePrefix, r.Conns, r.Pipeline, r.Size}
+			k := cellKey{r.Proto, r.LinePrefix, r.Conns, r.Pipeline, r.Size, cmp.Or(r.Transport, transportTCP)}
 			if cells[k] == nil {
 				cells[k] = map[string][]resultJSON{}
 			}
 			cells[k][label] = append(cells[k][label], r)
 		case "idle":
-			k := [2]string{label, r.Proto}
+			k := idleKey{label, r.Proto, cmp.Or(r.Transport, transportTCP)}
 			if idle[k] == nil {
 				idle[k] = map[int][]resultJSON{}
 			}

@@ -45,7 +45,7 @@ func writeBaselineReport(w io.Writer, cells map[cellKey]map[string][]resultJSON,
 		}
 		r := runRatios(self, base, rateOf)
 		c := runRatios(self, base, cpuOf)
-		cell := fmt.Sprintf("%s c=%d p=%d %s", k.proto, k.conns, k.pipeline, fmtSize(k.size))
+		cell := k.name()
 		fmt.Fprintf(w, "%-36s %10s %16s %10s %16s\n", cell, fmtMedianRatio(r), fmtRange(r), fmtMedianRatio(c), fmtRange(c))
 		if len(r) > 0 {
 			rates = append(rates, median(r))

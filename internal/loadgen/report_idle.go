@@ -8,20 +8,24 @@ import (
 	"slices"
 )
 
-// writeIdleReport prints the idle table, a row per server, protocol and connection count,
-// and the verdict on the idle-memory target.
-func writeIdleReport(w io.Writer, idle map[[2]string]map[int][]resultJSON, order []string) {
+// idleKey identifies a row group of the idle table.
+type idleKey struct{ label, proto, transport string }
+
+// writeIdleReport prints the idle table, a row per server, protocol, transport and
+// connection count, and the verdicts on the idle-memory targets: supersocket's bytes per
+// connection over TCP, and over WebSocket against its own TCP figure.
+func writeIdleReport(w io.Writer, idle map[idleKey]map[int][]resultJSON, order []string) {
 	fmt.Fprintln(w, "Idle connections: the server's VmRSS growth ÷ connections, after one exchange each (medians).")
-	fmt.Fprintf(w, "%-12s %-6s %8s %14s %14s %12s %4s %s\n", "server", "proto", "conns", "RSS/conn", "RSS growth", "open", "runs", "errors")
-	keys := make([][2]string, 0, len(idle))
+	fmt.Fprintf(w, "%-12s %-6s %-9s %8s %14s %14s %12s %4s %s\n", "server", "proto", "transport", "conns", "RSS/conn", "RSS growth", "open", "runs", "errors")
+	keys := make([]idleKey, 0, len(idle))
 	for k := range idle {
 		keys = append(keys, k)
 	}
 	rank := func(l string) int { return slices.Index(order, l) }
-	slices.SortFunc(keys, func(a, b [2]string) int {
-		return cmp.Or(cmp.Compare(a[1], b[1]), cmp.Compare(rank(a[0]), rank(b[0])))
+	slices.SortFunc(keys, func(a, b idleKey) int {
+		return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.transport, b.transport), cmp.Compare(rank(a.label), rank(b.label)))
 	})
-	var verdicts []string
+	selfAt := map[[2]string]float64{} // (proto, transport) → supersocket's RSS/conn at targetIdleConns
 	for _, k := range keys {
 		byConns := idle[k]
 		conns := make([]int, 0, len(byConns))
@@ -42,20 +46,41 @@ func writeIdleReport(w io.Writer, idle map[[2]string]map[int][]resultJSON, order
 				}
 			}
 			mp := median(per)
-			fmt.Fprintf(w, "%-12s %-6s %8d %11.2f KB %11.1f MB %12.0f %4d %d\n",
-				k[0], k[1], n, mp/1e3, median(growth)/1e6, median(open), len(rs), errs)
-			if k[0] == labelSelf && n == targetIdleConns && !math.IsNaN(mp) {
-				ok := "met"
-				if mp > targetIdleBytes {
-					ok = "MISSED"
-				}
-				verdicts = append(verdicts, fmt.Sprintf("target supersocket idle RSS <= %.1f KB/conn at %d connections (%s): %.2f KB, %s",
-					targetIdleBytes/1e3, targetIdleConns, k[1], mp/1e3, ok))
+			fmt.Fprintf(w, "%-12s %-6s %-9s %8d %11.2f KB %11.1f MB %12.0f %4d %d\n",
+				k.label, k.proto, k.transport, n, mp/1e3, median(growth)/1e6, median(open), len(rs), errs)
+			if k.label == labelSelf && n == targetIdleConns && !math.IsNaN(mp) {
+				selfAt[[2]string{k.proto, k.transport}] = mp
 			}
 		}
 	}
 	fmt.Fprintln(w)
-	for _, v := range verdicts {
-		fmt.Fprintln(w, v)
+	verdict := func(missed bool) string {
+		if missed {
+			return "MISSED"
+		}
+		return "met"
+	}
+	for _, k := range keys {
+		if k.label != labelSelf {
+			continue
+		}
+		mp, ok := selfAt[[2]string{k.proto, k.transport}]
+		if !ok {
+			continue
+		}
+		switch k.transport {
+		case transportTCP:
+			fmt.Fprintf(w, "target supersocket idle RSS <= %.1f KB/conn at %d connections (%s): %.2f KB, %s\n",
+				targetIdleBytes/1e3, targetIdleConns, k.proto, mp/1e3, verdict(mp > targetIdleBytes))
+		case transportWS:
+			tcp, ok := selfAt[[2]string{k.proto, transportTCP}]
+			if !ok {
+				fmt.Fprintf(w, "target supersocket WebSocket idle RSS <= %.1f× its TCP figure at %d connections (%s): %.2f KB, no TCP run to compare\n",
+					targetWSIdleVsTCP, targetIdleConns, k.proto, mp/1e3)
+				continue
+			}
+			fmt.Fprintf(w, "target supersocket WebSocket idle RSS <= %.1f× its TCP figure at %d connections (%s): %.2f KB ÷ %.2f KB = %.2f×, %s\n",
+				targetWSIdleVsTCP, targetIdleConns, k.proto, mp/1e3, tcp/1e3, mp/tcp, verdict(mp/tcp > targetWSIdleVsTCP))
+		}
 	}
 }

@@ -7,15 +7,48 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // cellKey identifies a cell of the load matrix.
 type cellKey struct {
 	proto, prefix         string
 	conns, pipeline, size int
+	transport             string // transportTCP or transportWS ("" reads as tcp)
 }
 
-// cellStats are the medians of one server's runs in a cell.
+// section names the cell's row group: the protocol, its line prefix, and WebSocket.
+func (k cellKey) section() string {
+	p := k.proto
+	if k.prefix != "" {
+		p += fmt.Sprintf(" (prefix %q)", k.prefix)
+	}
+	if k.transport == transportWS {
+		p += " over WebSocket"
+	}
+	return p
+}
+
+// name names the cell in verdicts.
+func (k cellKey) name() string {
+	return fmt.Sprintf("%s c=%d p=%d %s", k.section(), k.conns, k.pipeline, fmtSize(k.size))
+}
+
+// comparison is what a transport's cells are held against: supersocket's msgs/s ÷
+// rateRef's, at least rateMin, and its server CPU per message ÷ cpuRef's, at most cpuMax.
+type comparison struct {
+	rateRef string
+	rateMin float64
+	cpuRef  string
+	cpuMax  float64
+	cells   string // how the verdicts name the cells: "every cell", "every WebSocket cell"
+}
+
+var comparisons = map[string]comparison{
+	transportTCP: {labelNet, targetVsNet, labelGnet, targetCPUVsGnet, "every cell"},
+	transportWS:  {labelGorilla, targetWSVsGorilla, labelGorilla, targetWSCPUVsGorilla, "every WebSocket cell"},
+}
+
 type cellStats struct {
 	runs       int
 	errors     int64
@@ -110,8 +143,8 @@ func fmtSize(n int) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// writeLoadReport prints the load matrix, a row per cell, and how many cells met each
-// target.
+// writeLoadReport prints the load matrix, a row group per protocol and transport, and
+// how many cells met each target.
 func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, order []string) {
 	keys := make([]cellKey, 0, len(cells))
 	for k := range cells {
@@ -119,11 +152,10 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, ord
 	}
 	protoRank := func(p string) int { return cmp.Or(slices.Index(protos, p)+1, len(protos)+1) }
 	slices.SortFunc(keys, func(a, b cellKey) int {
-		return cmp.Or(cmp.Compare(protoRank(a.proto), protoRank(b.proto)), cmp.Compare(a.prefix, b.prefix),
-			cmp.Compare(a.conns, b.conns), cmp.Compare(a.size, b.size), cmp.Compare(a.pipeline, b.pipeline))
+		return cmp.Or(cmp.Compare(a.transport, b.transport), cmp.Compare(protoRank(a.proto), protoRank(b.proto)),
+			cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.conns, b.conns), cmp.Compare(a.size, b.size),
+			cmp.Compare(a.pipeline, b.pipeline))
 	})
-	short := map[string]string{labelSelf: "ss", labelNet: "net", labelGnet: "gnet", labelBaseline: "base"}
-	name := func(l string) string { return cmp.Or(short[l], l) }
 
 	fmt.Fprintln(w, "Load matrix: medians over the runs of each cell.")
 	fmt.Fprintln(w, "  msgs/s     replies checked per second (every byte, in order)")
@@ -136,37 +168,97 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, ord
 	fmt.Fprintln(w, "server CPU per message is the fair efficiency figure.")
 	fmt.Fprintln(w)
 
-	var vsNet, vsGnet []float64
-	var vsNetMiss, vsGnetMiss []string
-	// Misses whose runs, paired one by one, include one that meets the target: within
-	// the run-to-run spread rather than a consistent gap.
-	var vsNetNoise, vsGnetNoise int
 	saturated := false
-	proto := ""
+	tallies := map[string]*targetTallies{}
+	for _, transport := range []string{transportTCP, transportWS} {
+		var tkeys []cellKey
+		for _, k := range keys {
+			if k.transport == transport {
+				tkeys = append(tkeys, k)
+			}
+		}
+		if len(tkeys) > 0 {
+			t := writeLoadRows(w, cells, tkeys, sectionOrder(cells, tkeys, order), comparisons[transport])
+			tallies[transport] = t
+			saturated = saturated || t.saturated
+		}
+	}
+	fmt.Fprintln(w)
+	if saturated {
+		fmt.Fprintln(w, "* the load tool used >= 0.9 of its core: msgs/s there is bounded by the load tool; compare CPU/msg.")
+	}
+	for _, transport := range []string{transportTCP, transportWS} {
+		if t := tallies[transport]; t != nil {
+			c := comparisons[transport]
+			writeTarget(w, fmt.Sprintf("supersocket ÷ %s msgs/s >= %.2f in %s", c.rateRef, c.rateMin, c.cells),
+				t.rate.ratios, t.rate.misses, t.rate.noise, "at or above", c.rateMin)
+			writeTarget(w, fmt.Sprintf("supersocket ÷ %s server CPU/msg <= %.2f%s", c.cpuRef, c.cpuMax,
+				map[string]string{transportWS: " (WebSocket)"}[transport]),
+				t.cpu.ratios, t.cpu.misses, t.cpu.noise, "at or below", c.cpuMax)
+		}
+	}
+	fmt.Fprintln(w)
+	writeBaselineReport(w, cells, keys)
+}
+
+// targetTally is one target's cell ratios and misses; noise counts the misses with a run
+// pair that meets the target (within the run-to-run spread rather than a consistent gap).
+type targetTally struct {
+	ratios []float64
+	misses []string
+	noise  int
+}
+
+// targetTallies are a row group's tallies of its two targets.
+type targetTallies struct {
+	rate, cpu targetTally
+	saturated bool // a cell's load tool was saturated
+}
+
+// sectionOrder is order restricted to the labels with runs in the cells of keys.
+func sectionOrder(cells map[cellKey]map[string][]resultJSON, keys []cellKey, order []string) []string {
+	var out []string
+	for _, l := range order {
+		for _, k := range keys {
+			if len(cells[k][l]) > 0 {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// writeLoadRows prints the rows of keys' cells, a header per protocol, with the ratios
+// of comparison c, and returns the tallies of c's targets.
+func writeLoadRows(w io.Writer, cells map[cellKey]map[string][]resultJSON, keys []cellKey, order []string, c comparison) *targetTallies {
+	short := map[string]string{labelSelf: "ss", labelNet: "net", labelGnet: "gnet", labelBaseline: "base", labelGorilla: "gorilla"}
+	name := func(l string) string { return cmp.Or(short[l], l) }
+	// width is a column's width: at least min, and wide enough for its header.
+	width := func(min int, header string) int { return max(min, utf8.RuneCountInString(header)) }
+	rateW, cpuW := width(8, "ss÷"+name(c.rateRef)), width(8, "ss÷"+name(c.cpuRef))
+	t := &targetTallies{}
+	section := ""
 	for _, k := range keys {
 		byLabel := cells[k]
-		p := k.proto
-		if k.prefix != "" {
-			p += fmt.Sprintf(" (prefix %q)", k.prefix)
-		}
-		if p != proto {
-			proto = p
-			fmt.Fprintf(w, "== %s\n", p)
+		if k.section() != section {
+			section = k.section()
+			fmt.Fprintf(w, "== %s\n", section)
 			var hdr strings.Builder
 			fmt.Fprintf(&hdr, "%-22s", "conns pipe size")
 			for _, l := range order {
-				fmt.Fprintf(&hdr, " %9s", name(l)+" msg/s")
+				fmt.Fprintf(&hdr, " %*s", width(9, name(l)+" msg/s"), name(l)+" msg/s")
 			}
-			fmt.Fprintf(&hdr, " %8s", "ss÷net")
+			fmt.Fprintf(&hdr, " %*s", rateW, "ss÷"+name(c.rateRef))
 			for _, l := range order {
-				fmt.Fprintf(&hdr, " %10s", name(l)+" CPU")
+				fmt.Fprintf(&hdr, " %*s", width(10, name(l)+" CPU"), name(l)+" CPU")
 			}
-			fmt.Fprintf(&hdr, " %8s", "ss÷gnet")
+			fmt.Fprintf(&hdr, " %*s", cpuW, "ss÷"+name(c.cpuRef))
 			for _, l := range order {
-				fmt.Fprintf(&hdr, " %9s", name(l)+" p99")
+				fmt.Fprintf(&hdr, " %*s", width(9, name(l)+" p99"), name(l)+" p99")
 			}
 			for _, l := range order {
-				fmt.Fprintf(&hdr, " %8s", name(l)+" sys")
+				fmt.Fprintf(&hdr, " %*s", width(8, name(l)+" sys"), name(l)+" sys")
 			}
 			fmt.Fprintf(&hdr, " %9s %4s %s", "load CPU", "runs", "errors")
 			fmt.Fprintln(w, hdr.String())
@@ -194,74 +286,65 @@ func writeLoadReport(w io.Writer, cells map[cellKey]map[string][]resultJSON, ord
 		p99 := func(s cellStats) float64 { return s.p99 }
 		fmt.Fprintf(w, "%5d %4d %-11s", k.conns, k.pipeline, fmtSize(k.size))
 		for _, l := range order {
-			fmt.Fprintf(w, " %9s", fmtRate(get(l, rate)))
+			fmt.Fprintf(w, " %*s", width(9, name(l)+" msg/s"), fmtRate(get(l, rate)))
 		}
-		rNet := get(labelSelf, rate) / get(labelNet, rate)
-		fmt.Fprintf(w, " %8s", fmtRatio(get(labelSelf, rate), get(labelNet, rate)))
+		rRate := get(labelSelf, rate) / get(c.rateRef, rate)
+		fmt.Fprintf(w, " %*s", rateW, fmtRatio(get(labelSelf, rate), get(c.rateRef, rate)))
 		for _, l := range order {
-			fmt.Fprintf(w, " %10s", fmtNs(get(l, cpu)))
+			fmt.Fprintf(w, " %*s", width(10, name(l)+" CPU"), fmtNs(get(l, cpu)))
 		}
-		rGnet := get(labelSelf, cpu) / get(labelGnet, cpu)
-		fmt.Fprintf(w, " %8s", fmtRatio(get(labelSelf, cpu), get(labelGnet, cpu)))
+		rCPU := get(labelSelf, cpu) / get(c.cpuRef, cpu)
+		fmt.Fprintf(w, " %*s", cpuW, fmtRatio(get(labelSelf, cpu), get(c.cpuRef, cpu)))
 		for _, l := range order {
-			fmt.Fprintf(w, " %9s", fmtNs(get(l, p99)*1e3))
+			fmt.Fprintf(w, " %*s", width(9, name(l)+" p99"), fmtNs(get(l, p99)*1e3))
 		}
 		for _, l := range order {
 			if v := get(l, func(s cellStats) float64 { return s.syscalls }); math.IsNaN(v) {
-				fmt.Fprintf(w, " %8s", "-")
+				fmt.Fprintf(w, " %*s", width(8, name(l)+" sys"), "-")
 			} else {
-				fmt.Fprintf(w, " %8.3f", v)
+				fmt.Fprintf(w, " %*.3f", width(8, name(l)+" sys"), v)
 			}
 		}
 		mark := " "
 		if maxClient >= saturatedLoadCPU {
-			mark, saturated = "*", true
+			mark, t.saturated = "*", true
 		}
 		fmt.Fprintf(w, " %8.2f%s %4d %d\n", maxClient, mark, runs, errs)
 
-		cell := fmt.Sprintf("%s c=%d p=%d %s", p, k.conns, k.pipeline, fmtSize(k.size))
-		if !math.IsNaN(rNet) && !math.IsInf(rNet, 0) {
-			vsNet = append(vsNet, rNet)
-			if rNet < targetVsNet {
-				runs := runRatios(byLabel[labelSelf], byLabel[labelNet], func(r resultJSON) (float64, bool) { return r.MsgsPerSec, true })
-				if len(runs) > 0 && slices.Max(runs) >= targetVsNet {
-					vsNetNoise++
+		cell := k.name()
+		if !math.IsNaN(rRate) && !math.IsInf(rRate, 0) {
+			t.rate.ratios = append(t.rate.ratios, rRate)
+			if rRate < c.rateMin {
+				runs := runRatios(byLabel[labelSelf], byLabel[c.rateRef], func(r resultJSON) (float64, bool) { return r.MsgsPerSec, true })
+				if len(runs) > 0 && slices.Max(runs) >= c.rateMin {
+					t.rate.noise++
 				}
 				// Where the load tool was saturated, msgs/s measured it as much as the
 				// server: say what the fair figure, CPU per message, reads there.
 				fair := ""
 				if maxClient >= saturatedLoadCPU {
-					fair = "; load tool saturated: ss ÷ net CPU/msg " + fmtRatio(get(labelSelf, cpu), get(labelNet, cpu))
+					fair = fmt.Sprintf("; load tool saturated: ss ÷ %s CPU/msg %s", c.rateRef, fmtRatio(get(labelSelf, cpu), get(c.rateRef, cpu)))
 				}
-				vsNetMiss = append(vsNetMiss, fmt.Sprintf("%s (%.2f×%s%s)", cell, rNet, fmtSpread(runs), fair))
+				t.rate.misses = append(t.rate.misses, fmt.Sprintf("%s (%.2f×%s%s)", cell, rRate, fmtSpread(runs), fair))
 			}
 		}
-		if !math.IsNaN(rGnet) && !math.IsInf(rGnet, 0) {
-			vsGnet = append(vsGnet, rGnet)
-			if rGnet > targetCPUVsGnet {
-				runs := runRatios(byLabel[labelSelf], byLabel[labelGnet], func(r resultJSON) (float64, bool) {
+		if !math.IsNaN(rCPU) && !math.IsInf(rCPU, 0) {
+			t.cpu.ratios = append(t.cpu.ratios, rCPU)
+			if rCPU > c.cpuMax {
+				runs := runRatios(byLabel[labelSelf], byLabel[c.cpuRef], func(r resultJSON) (float64, bool) {
 					if r.ServerCPUNsPerMsg == nil {
 						return 0, false
 					}
 					return *r.ServerCPUNsPerMsg, true
 				})
-				if len(runs) > 0 && slices.Min(runs) <= targetCPUVsGnet {
-					vsGnetNoise++
+				if len(runs) > 0 && slices.Min(runs) <= c.cpuMax {
+					t.cpu.noise++
 				}
-				vsGnetMiss = append(vsGnetMiss, fmt.Sprintf("%s (%.2f×%s)", cell, rGnet, fmtSpread(runs)))
+				t.cpu.misses = append(t.cpu.misses, fmt.Sprintf("%s (%.2f×%s)", cell, rCPU, fmtSpread(runs)))
 			}
 		}
 	}
-	fmt.Fprintln(w)
-	if saturated {
-		fmt.Fprintln(w, "* the load tool used >= 0.9 of its core: msgs/s there is bounded by the load tool; compare CPU/msg.")
-	}
-	writeTarget(w, fmt.Sprintf("supersocket ÷ net msgs/s >= %.2f in every cell", targetVsNet),
-		vsNet, vsNetMiss, vsNetNoise, "at or above", targetVsNet)
-	writeTarget(w, fmt.Sprintf("supersocket ÷ gnet server CPU/msg <= %.2f", targetCPUVsGnet),
-		vsGnet, vsGnetMiss, vsGnetNoise, "at or below", targetCPUVsGnet)
-	fmt.Fprintln(w)
-	writeBaselineReport(w, cells, keys)
+	return t
 }
 
 // writeTarget prints the verdict on one target, such as "supersocket ÷ net msgs/s >= 1.00

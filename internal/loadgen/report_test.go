@@ -62,3 +62,51 @@ func TestBenchReport(t *testing.T) {
 		t.Errorf("missing file: exit %d", code)
 	}
 }
+
+// WebSocket cells are their own row groups, held against gorilla: msgs/s at least 1.0×,
+// server CPU/msg at most 0.8×; and WebSocket idle memory against supersocket's own over
+// TCP, at most 1.2×.
+func TestBenchReportWebSocket(t *testing.T) {
+	var in bytes.Buffer
+	add := func(r resultJSON) {
+		b, _ := json.Marshal(r)
+		in.Write(append(b, '\n'))
+	}
+	for range 3 {
+		for label, f := range map[string]float64{labelSelf: 1, labelGorilla: 0.5} {
+			add(resultJSON{Mode: "load", Label: label, Proto: protoEcho, Transport: transportWS, Conns: 64, Pipeline: 1, Size: 64,
+				MsgsPerSec: 1000 * f, ServerCPUNsPerMsg: ptr(900 / f), LatencyUS: &latencyJSON{P99: 100}})
+		}
+		// A TCP cell beside it, against net.
+		for label, f := range map[string]float64{labelSelf: 1, labelNet: 0.5} {
+			add(resultJSON{Mode: "load", Label: label, Proto: protoEcho, Conns: 64, Pipeline: 1, Size: 64,
+				MsgsPerSec: 1000 * f, ServerCPUNsPerMsg: ptr(900 / f), LatencyUS: &latencyJSON{P99: 100}})
+		}
+	}
+	add(resultJSON{Mode: "idle", Label: labelSelf, Proto: protoEcho, Conns: 10000, OpenConns: 10000, RSSPerConn: ptr(4000)})
+	add(resultJSON{Mode: "idle", Label: labelSelf, Proto: protoEcho, Transport: transportWS, Conns: 10000, OpenConns: 10000, RSSPerConn: ptr(5200)})
+	add(resultJSON{Mode: "idle", Label: labelGorilla, Proto: protoEcho, Transport: transportWS, Conns: 10000, OpenConns: 10000, RSSPerConn: ptr(12000)})
+	var out bytes.Buffer
+	recs, err := readResultsFrom(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeReport(&out, recs)
+	for _, want := range []string{
+		"== echo over WebSocket", "gorilla msg/s", "ss÷gorilla", "2.00×", "0.50×",
+		"target supersocket ÷ gorilla msgs/s >= 1.00 in every WebSocket cell: 1 of 1 cells met",
+		"target supersocket ÷ gorilla server CPU/msg <= 0.80 (WebSocket): 1 of 1 cells met",
+		"target supersocket ÷ net msgs/s >= 1.00 in every cell: 1 of 1 cells met",
+		"5.20 KB ÷ 4.00 KB = 1.30×, MISSED",
+		"gorilla      echo   ws",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The TCP rows have no gorilla column, and the WebSocket rows no net column.
+	tcp, ws, _ := strings.Cut(out.String(), "== echo over WebSocket")
+	if strings.Contains(tcp[strings.Index(tcp, "== echo"):], "gorilla msg/s") || strings.Contains(ws, "net msg/s") {
+		t.Errorf("columns of another transport:\n%s", out.String())
+	}
+}

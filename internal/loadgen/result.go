@@ -12,6 +12,7 @@ type resultJSON struct {
 	Mode       string `json:"mode"` // "load" or "idle"
 	Label      string `json:"label,omitempty"`
 	Proto      string `json:"proto"`
+	Transport  string `json:"transport,omitempty"` // "tcp" or "ws" (-ws); absent in results from before -ws: tcp
 	LinePrefix string `json:"line_prefix,omitempty"`
 	Addr       string `json:"addr"`
 	Conns      int    `json:"conns"`
@@ -66,7 +67,7 @@ func loadJSON(o *options, cd *codec, res *loadResult) *resultJSON {
 	h := res.hist
 	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	out := &resultJSON{
-		Mode: "load", Label: o.label, Proto: o.proto, LinePrefix: o.linePrefix, Addr: o.addr,
+		Mode: "load", Label: o.label, Proto: o.proto, Transport: o.transport(), LinePrefix: o.linePrefix, Addr: o.addr,
 		Conns: o.conns, Pipeline: o.pipeline, Size: o.size, Time: time.Now().UTC().Format(time.RFC3339),
 		Seconds: secs, Msgs: res.msgs,
 		LatencyUS: &latencyJSON{
@@ -107,7 +108,7 @@ func loadJSON(o *options, cd *codec, res *loadResult) *resultJSON {
 // idleJSON is the result of an idle run.
 func idleJSON(o *options, res *idleResult) *resultJSON {
 	out := &resultJSON{
-		Mode: "idle", Label: o.label, Proto: o.proto, LinePrefix: o.linePrefix, Addr: o.addr,
+		Mode: "idle", Label: o.label, Proto: o.proto, Transport: o.transport(), LinePrefix: o.linePrefix, Addr: o.addr,
 		Conns: o.idle, Size: o.size, Time: time.Now().UTC().Format(time.RFC3339),
 		OpenConns: res.open, ServerPID: o.serverPID,
 		Errors: res.errs.total(), ErrorKinds: res.errs.kinds, ErrorSample: res.errs.summary(),

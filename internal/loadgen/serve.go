@@ -13,7 +13,8 @@ import (
 )
 
 // serveMain is the hidden "-serve APP" mode of bench, for profiling a server under load:
-// it serves APP on -addr with default settings (and no connection cap) until SIGINT or
+// it serves APP on -addr (a WebSocket at -ws PATH, if set) with default settings (and no
+// connection cap) until SIGINT or
 // SIGTERM, with a CPU profile (-cpuprofile) over its whole life and a heap profile
 // (-memprofile) taken when the signal arrives, before the sessions close; it then logs
 // where the runtime's memory is (heap, goroutine stacks) and how many sessions were open.
@@ -24,9 +25,13 @@ func serveMain(ctx context.Context, o *options, stderr io.Writer) int {
 		return usageError(stderr, fmt.Errorf("-serve: %w", err))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	listener := supersocket.ListenerConfig{Addr: o.addr}
+	if o.wsPath != "" {
+		listener.Network, listener.WebSocket = "ws", &supersocket.WebSocketConfig{Path: o.wsPath}
+	}
 	srv, err := app(supersocket.Config{
 		Name:           o.serveApp,
-		Listeners:      []supersocket.ListenerConfig{{Addr: o.addr}},
+		Listeners:      []supersocket.ListenerConfig{listener},
 		MaxConnections: 1 << 20,
 		Logger:         log,
 	})

@@ -20,12 +20,17 @@ func fmtDur(ns float64) string {
 	}
 }
 
-// target names the server a run measured: "LABEL at ADDR", or ADDR without -label.
+// target names the server a run measured: "LABEL at ADDR", or ADDR without -label, and
+// the WebSocket path with -ws.
 func (o *options) target() string {
-	if o.label != "" {
-		return o.label + " at " + o.addr
+	t := o.addr
+	if o.wsPath != "" {
+		t = "ws://" + o.addr + o.wsPath
 	}
-	return o.addr
+	if o.label != "" {
+		return o.label + " at " + t
+	}
+	return t
 }
 
 // rowWriter returns a function that prints one row of a table to w: the figure's name,
