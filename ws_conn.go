@@ -33,12 +33,14 @@ type wsConn[T any] struct {
 	text atomic.Bool // Send's messages are text
 
 	// The reader's state (the owner's only).
-	msgOp    websocket.Opcode // the data message in progress, 0 for none
-	msgRsv1  bool             // it is compressed
-	msg      []byte           // its fragments so far (pooled), when fragmented or compressed
-	utf8     websocket.UTF8   // its text validation
-	limit    int64            // MaxRequestLength
-	peerDone bool             // the client's close frame has arrived
+	msgOp   websocket.Opcode // the data message in progress, 0 for none
+	msgRsv1 bool             // it is compressed
+	msg     []byte           // its fragments so far (pooled), when fragmented or compressed
+	utf8    websocket.UTF8   // its text validation
+	limit   int64            // MaxRequestLength
+	// peerDone: the client's close frame has arrived. Set by the reader; read by wake,
+	// which any goroutine's Close may run.
+	peerDone atomic.Bool
 
 	// closing: our close frame is queued and the reader waits for the client's; code:
 	// the close code a failure chose before it closed the session (0: from the reason).
@@ -60,7 +62,7 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 	w.heard.Store(time.Now().UnixNano())
 	w.pinged.Store(0)
 	data := buf
-	for len(data) > 0 && !w.peerDone {
+	for len(data) > 0 && !w.peerDone.Load() {
 		if s.closed.Load() != 0 && !w.closing.Load() {
 			break
 		}
@@ -87,9 +89,12 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 		if s.closed.Load() != 0 {
 			continue // closing: data is discarded until the client's close frame
 		}
+		if len(data) > 0 && !w.st.held {
+			w.st.hold() // more frames follow in this read: their replies leave together
+		}
 		w.data(&h, payload)
 	}
-	if len(data) == 0 || w.peerDone || s.closed.Load() != 0 && !w.closing.Load() {
+	if len(data) == 0 || w.peerDone.Load() || s.closed.Load() != 0 && !w.closing.Load() {
 		pool.Put(buf)
 		return nil
 	}
@@ -201,12 +206,10 @@ func (w *wsConn[T]) control(op websocket.Opcode, payload []byte) {
 	case websocket.OpPong:
 		// heard and pinged were updated for the whole read.
 	case websocket.OpClose:
-		w.peerDone = true
+		w.peerDone.Store(true)
 		code, _, err := websocket.ParseClose(payload)
-		if w.closing.Load() {
-			// The client's answer to our close: the handshake is complete.
-			w.closing.Store(false)
-			return
+		if w.closing.Swap(false) {
+			return // the client's answer to our close: the handshake is complete
 		}
 		reply := code
 		if err != nil {
@@ -224,6 +227,9 @@ func (w *wsConn[T]) control(op websocket.Opcode, payload []byte) {
 			reason = CloseProtocolError
 		}
 		s.Close(reason)
+		// A Close from another goroutine may have won and begun waiting for the client's
+		// close frame: it has come.
+		w.closing.Store(false)
 	}
 }
 
@@ -294,7 +300,7 @@ func (w *wsConn[T]) closeCode(reason CloseReason) (websocket.CloseCode, string) 
 func (w *wsConn[T]) wake(linger time.Duration) bool {
 	st := w.st
 	reason := st.s.CloseReason()
-	if w.peerDone || reason == CloseSocketError || reason == CloseClientClosing {
+	if w.peerDone.Load() || reason == CloseSocketError || reason == CloseClientClosing {
 		return false
 	}
 	if linger < 0 {

@@ -18,7 +18,8 @@ func (w *wsConn[T]) send(parts [][]byte, wait time.Duration) error {
 	text := w.text.Load()
 	var local [maxStackParts + 1][]byte
 	if text && w.cfg.Lines {
-		parts = trimLineEnding(append(local[1:1], parts...))
+		var trimmed [maxStackParts][]byte
+		parts = trimLineEnding(append(trimmed[:0], parts...))
 	}
 	n := sendq.Size(parts)
 	op := websocket.OpBinary
@@ -41,9 +42,20 @@ func (w *wsConn[T]) send(parts [][]byte, wait time.Duration) error {
 		parts, n, rsv = [][]byte{compressed}, len(compressed), websocket.Rsv1
 	}
 	var hb [websocket.MaxHeaderLen]byte
-	framed := append(local[:0], websocket.AppendHeader(hb[:0], true, rsv, op, n, nil))
-	framed = append(framed, parts...)
+	local[0] = websocket.AppendHeader(hb[:0], true, rsv, op, n, nil)
+	var gathered []byte
+	if len(parts) > maxStackParts {
+		gathered = pool.Get(n)[:0]
+		for _, p := range parts {
+			gathered = append(gathered, p...)
+		}
+		parts = [][]byte{gathered}
+	}
+	framed := local[:1+copy(local[1:], parts)]
 	err := w.st.sendFramed(framed, wait)
+	if gathered != nil {
+		pool.Put(gathered)
+	}
 	if compressed != nil {
 		pool.Put(compressed)
 	}

@@ -3,7 +3,6 @@ package client_test
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/filter"
@@ -17,16 +16,6 @@ func startWSServer[T any](t testing.TB, addr string, ws *supersocket.WebSocketCo
 	f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
 	t.Helper()
 	srv := startServerL(t, supersocket.ListenerConfig{Network: "ws", Addr: addr, WebSocket: ws, TLS: tlsc}, f, h)
-	// Runs after the test's clients have closed (registered after them) and before the
-	// server's Stop: the sessions of the closed clients finish first. Stop racing a
-	// session that is answering its client's close frame trips a data race in the
-	// server (TestWebSocket_ClientCloseRacesServerClose in the root package); remove
-	// this wait once that is fixed. A bounded poll: nothing signals a session's end here.
-	t.Cleanup(func() {
-		for deadline := time.Now().Add(waitLong); srv.Stats().Sessions > 0 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-	})
 	return srv
 }
 
