@@ -64,20 +64,10 @@ func (st *stream[T]) read() (closed bool) {
 		var err error
 		pending, err = st.rd.Serve(st, pending)
 		if st.upgrade != nil && s.closed.Load() == 0 {
-			// StartTLS: the replies so far have left in plaintext; the rest of the stream
-			// is TLS, bytes already received included. It runs here, outside Serve, since
-			// the handshake reads the connection.
-			err := st.upgradeTLS(pending)
-			pool.Put(pending)
+			// StartTLS: it runs here, outside Serve, since the handshake reads the
+			// connection.
+			st.startTLS(pending)
 			pending = nil
-			if err != nil {
-				s.srv.log.Info("starttls failed; closing session", "session", s.id, "err", err)
-				s.Close(CloseSocketError)
-				break
-			}
-			st.rd = netread.New(st.rw)
-			st.armed = false
-			s.lastActive.Store(time.Now().UnixNano())
 			continue
 		}
 		if err == nil {
@@ -101,6 +91,26 @@ func (st *stream[T]) read() (closed bool) {
 	}
 	pool.Put(pending)
 	return true
+}
+
+// startTLS performs a pending StartTLS: the replies so far have left in plaintext; the
+// rest of the stream is TLS, bytes already received (pending, given back to the pool)
+// included. A failed handshake closes the session. Out of read's frame, which stays
+// below every request's handler.
+//
+//go:noinline
+func (st *stream[T]) startTLS(pending []byte) {
+	s := st.s
+	err := st.upgradeTLS(pending)
+	pool.Put(pending)
+	if err != nil {
+		s.srv.log.Info("starttls failed; closing session", "session", s.id, "err", err)
+		s.Close(CloseSocketError)
+		return
+	}
+	st.rd = netread.New(st.rw)
+	st.armed = false
+	s.lastActive.Store(time.Now().UnixNano())
 }
 
 // BeforeRead implements netread.Handler. It stops the read loop once the session closes
