@@ -18,7 +18,7 @@ func (r *runner) badInput(ctx context.Context, wg *sync.WaitGroup) {
 	defer tick.Stop()
 	long := append(bytes.Repeat([]byte("x"), 2048), '\r', '\n') // over MaxRequestLength 1024
 	for n := 0; pace(ctx, tick); n++ {
-		kind := n % 4
+		kind := n % 5
 		wg.Go(func() {
 			r.badSent.Add(1)
 			var err error
@@ -34,6 +34,10 @@ func (r *runner) badInput(ctx context.Context, wg *sync.WaitGroup) {
 					c.(*net.TCPConn).SetLinger(0)
 					err = c.Close()
 				}
+			case 4: // an upgrade, then an unmasked frame: ProtocolError, close code 1002
+				upgrade := "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+					"Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+				err = expectCutAfter(r.wsAddr, []byte(upgrade+"\x81\x06ECHO x"), "\x88\x02\x03\xea")
 			case 3: // a UDP packet whose totalSize is below the header: ProtocolError
 				var c net.Conn
 				if c, err = net.Dial("udp", r.udpAddr); err == nil {
@@ -48,6 +52,29 @@ func (r *runner) badInput(ctx context.Context, wg *sync.WaitGroup) {
 			r.badClosed.Add(1)
 		})
 	}
+}
+
+// expectCutAfter sends b to addr and expects the server to close the connection after
+// sending, at the end of what it sent, ending (a WebSocket close frame).
+func expectCutAfter(addr string, b []byte, ending string) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(b); err != nil {
+		return err
+	}
+	got, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s: the server did not cut off %q", addr, b[:min(len(b), 16)])
+	}
+	if !bytes.HasSuffix(got, []byte(ending)) {
+		return fmt.Errorf("%s: the server ended with %q, want %q", addr, got[max(0, len(got)-16):], ending)
+	}
+	return nil
 }
 
 // expectCut sends b to addr and expects the server to close the connection without

@@ -36,7 +36,7 @@ func (r *runner) startLoad(ctx context.Context, wg *sync.WaitGroup) ([]net.Conn,
 		period = time.Duration(float64(time.Second) * float64(workers) / float64(r.o.rate))
 	}
 	for i := range r.o.conns {
-		wg.Go(func() { r.pipelined(ctx, i, i%2 == 1, period) })
+		wg.Go(func() { r.pipelined(ctx, i, transport(i%3), period) })
 	}
 	for i := range r.o.udp {
 		wg.Go(func() { r.udpClient(ctx, i, period) })
@@ -69,7 +69,16 @@ func newPacer(period time.Duration) *time.Ticker {
 	return time.NewTicker(period)
 }
 
-func (r *runner) lineConfig(useTLS bool) client.Config {
+// transport is how a commandline client reaches the server.
+type transport int
+
+const (
+	plainTCP transport = iota
+	overTLS
+	overWebSocket
+)
+
+func (r *runner) lineConfig(via transport) client.Config {
 	cfg := client.Config{
 		Addr:        r.lineAddr,
 		Filter:      filter.CommandLine(),
@@ -78,8 +87,14 @@ func (r *runner) lineConfig(useTLS bool) client.Config {
 		DialTimeout: 10 * time.Second,
 		Logger:      r.log,
 	}
-	if useTLS {
+	switch via {
+	case overTLS:
 		cfg.Addr, cfg.TLS = r.tlsAddr, r.clientTLS
+	case overWebSocket:
+		// Text messages, a line each: the server drops the line endings of its replies
+		// and the client's filter takes a message as its last line.
+		cfg.Addr = "ws://" + r.wsAddr + "/ws"
+		cfg.WebSocket.Text = true
 	}
 	return cfg
 }
@@ -110,9 +125,9 @@ func lineRequest(ctx context.Context, c *client.Conn, rng *mrand.Rand) error {
 
 // pipelined keeps one connection with -pipeline requests in flight until ctx ends,
 // redialling if it is lost.
-func (r *runner) pipelined(ctx context.Context, id int, useTLS bool, period time.Duration) {
+func (r *runner) pipelined(ctx context.Context, id int, via transport, period time.Duration) {
 	for ctx.Err() == nil {
-		c, err := client.Dial(ctx, r.lineConfig(useTLS))
+		c, err := client.Dial(ctx, r.lineConfig(via))
 		if err != nil {
 			r.errs.addWhileLoading(ctx, "pipelined dial", err)
 			return
@@ -141,7 +156,7 @@ func (r *runner) pipelined(ctx context.Context, id int, useTLS bool, period time
 }
 
 // churn connects, makes a few requests and disconnects (by QUIT, or by closing), at
-// -churn-rate cycles per second, half over TLS.
+// -churn-rate cycles per second, a third each over TCP, TLS and WebSocket.
 func (r *runner) churn(ctx context.Context, wg *sync.WaitGroup) {
 	tick := time.NewTicker(time.Second / time.Duration(r.o.churnRate))
 	defer tick.Stop()
@@ -151,7 +166,7 @@ func (r *runner) churn(ctx context.Context, wg *sync.WaitGroup) {
 		seq := n
 		wg.Go(func() {
 			rng := mrand.New(mrand.NewPCG(uint64(seq), 99))
-			c, err := client.Dial(ctx, r.lineConfig(seq%2 == 0))
+			c, err := client.Dial(ctx, r.lineConfig(transport(seq%3)))
 			if err != nil {
 				r.errs.addWhileLoading(ctx, "churn dial", err)
 				return
@@ -169,7 +184,7 @@ func (r *runner) churn(ctx context.Context, wg *sync.WaitGroup) {
 				qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
 				m, err := c.Request(qctx, []byte("QUIT\r\n"))
-				if err == nil && string(m.Frame) != "BYE\r\n" {
+				if err == nil && strings.TrimRight(string(m.Frame), "\r\n") != "BYE" {
 					err = fmt.Errorf("QUIT answered %q", m.Frame)
 				}
 				if err != nil && ctx.Err() == nil {

@@ -28,6 +28,7 @@ type runner struct {
 	line, udp          apps.Server
 	stopped            bool // the servers were shut down
 	lineAddr, tlsAddr  string
+	wsAddr             string
 	udpAddr            string
 	clientTLS          *tls.Config
 	broadcast          func(b []byte) int
@@ -52,8 +53,8 @@ func (r *runner) run(ctx context.Context) int {
 	}
 	defer r.stopServers()
 	r.start = time.Now()
-	fmt.Fprintf(r.stdout, "soak: %v of mixed load on %s (commandline), %s (commandline over TLS), %s (echo over UDP); a sample every %v\n",
-		r.o.duration, r.lineAddr, r.tlsAddr, r.udpAddr, r.o.interval)
+	fmt.Fprintf(r.stdout, "soak: %v of mixed load on %s (commandline), %s (commandline over TLS), %s (commandline over WebSocket), %s (echo over UDP); a sample every %v\n",
+		r.o.duration, r.lineAddr, r.tlsAddr, r.wsAddr, r.udpAddr, r.o.interval)
 	fmt.Fprintf(r.stdout, "load: %d pipelined connections × %d in flight, %d round trips/s with %d UDP clients; %d churn cycles/s; %d idle sessions; a broadcast every %v; bad input every %v\n\n",
 		r.o.conns, r.o.pipeline, r.o.rate, r.o.udp, r.o.churnRate, r.o.idle, r.o.broadcastEvery, r.o.badEvery)
 	if r.csv != nil {
@@ -110,6 +111,7 @@ func (r *runner) startServers() error {
 		Listeners: []supersocket.ListenerConfig{
 			{Addr: "127.0.0.1:0"},
 			{Addr: "127.0.0.1:0", TLS: &supersocket.TLSConfig{Config: serverTLS}},
+			{Network: "ws", Addr: "127.0.0.1:0", WebSocket: &supersocket.WebSocketConfig{Text: true, Lines: true}},
 		},
 		MaxRequestLength: 1024,
 		HandshakeTimeout: 5 * time.Second,
@@ -144,7 +146,7 @@ func (r *runner) startServers() error {
 		return err
 	}
 	r.line, r.udp = line, udp
-	r.lineAddr, r.tlsAddr = line.Addrs()[0].String(), line.Addrs()[1].String()
+	r.lineAddr, r.tlsAddr, r.wsAddr = line.Addrs()[0].String(), line.Addrs()[1].String(), line.Addrs()[2].String()
 	r.udpAddr = udp.Addrs()[0].String()
 	return nil
 }

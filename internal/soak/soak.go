@@ -20,12 +20,13 @@ import (
 const usage = `usage: supersocket soak [flags]
 
 Runs mixed load against in-process servers for -duration, all on 127.0.0.1: the
-commandline app over TCP and over TLS (a certificate generated at start), and the echo
-app over UDP. The load mixes pipelined clients (ECHO, ADD and MULT, every reply checked),
-connect/disconnect churn (half of it over TLS, some ending with QUIT), a broadcast to every
-session, idle sessions, UDP clients, and bad input that the servers must cut off (a line
-over the limit, plaintext to the TLS port, an RST in the middle of a line, a malformed UDP
-packet).
+commandline app over TCP, over TLS (a certificate generated at start) and over WebSocket,
+and the echo app over UDP. The load mixes pipelined clients (ECHO, ADD and MULT, every
+reply checked; a third each over TCP, TLS and WebSocket), connect/disconnect churn (the
+same thirds, some ending with QUIT), a broadcast to every session, idle sessions, UDP
+clients, and bad input that the servers must cut off (a line over the limit, plaintext to
+the TLS port, an RST in the middle of a line, a malformed UDP packet, an unmasked
+WebSocket frame).
 
 Every -interval it samples the process's RSS (/proc/self/status VmRSS), goroutines, open
 file descriptors (/proc/self/fd) and HeapInuse, and prints a row (and a CSV row with
@@ -67,7 +68,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.interval, "interval", 10*time.Second, "time between samples")
 	fs.StringVar(&o.csv, "csv", "", "also write the samples to this CSV `file`")
 	fs.IntVar(&o.rate, "rate", 1000, "round trips per second of the pipelined and UDP clients together; 0 = as fast as they go")
-	fs.IntVar(&o.conns, "conns", 8, "pipelined client connections (half of them over TLS)")
+	fs.IntVar(&o.conns, "conns", 8, "pipelined client connections (a third each over TCP, TLS and WebSocket)")
 	fs.IntVar(&o.pipeline, "pipeline", 4, "requests in flight per pipelined connection")
 	fs.IntVar(&o.churnRate, "churn-rate", 40, "connect / few requests / disconnect cycles per second")
 	fs.IntVar(&o.idle, "idle", 100, "idle sessions held for the whole run (they only receive broadcasts)")
