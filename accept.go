@@ -22,22 +22,8 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *W
 		}
 		c, err := ln.Accept()
 		if err != nil {
-			select {
-			case <-r.quit:
+			if !srv.acceptFailed(r, ln.Addr(), err, &backoff) {
 				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off as net/http does rather than
-			// spin, and keep accepting when the pressure eases.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			srv.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
-			select {
-			case <-r.quit:
-				return
-			case <-time.After(backoff):
 			}
 			continue
 		}
@@ -52,6 +38,29 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *W
 		r.wg.Add(1)
 		go srv.serveConn(r, c, lt, ws, ls, ip)
 	}
+}
+
+// acceptFailed handles an accept error: false when the listener is done (the run stops,
+// or the listener was closed); otherwise, out of file descriptors and the like, it has
+// backed off as net/http does rather than spin, and the caller keeps accepting when the
+// pressure eases.
+func (srv *Server[T]) acceptFailed(r *run, addr net.Addr, err error, backoff *time.Duration) (retry bool) {
+	select {
+	case <-r.quit:
+		return false
+	default:
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	srv.log.Warn("accept failed; retrying", "addr", addr.String(), "err", err, "retry_in", *backoff)
+	select {
+	case <-r.quit:
+		return false
+	case <-time.After(*backoff):
+	}
+	return true
 }
 
 // serveConn is an accepted connection's goroutine: its handshakes, if the listener

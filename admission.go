@@ -11,32 +11,45 @@ import (
 // become one: AllowConnect (skipped for outbound sessions), MaxConnections and
 // MaxConnectionsPerIP. On success the connection is counted until release(ip).
 func (srv *Server[T]) admit(remote net.Addr, outbound bool) (ip netip.Addr, why error) {
-	if allow := srv.cfg.AllowConnect; allow != nil && !outbound {
-		ok := false
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					srv.log.Error("AllowConnect panicked; refusing", "remote", remote.String(), "panic", p)
-				}
-			}()
-			ok = allow(remote)
-		}()
-		if !ok {
-			return ip, ErrConnectionNotAllowed
-		}
-	}
-	if srv.active.Add(1) > int64(srv.cfg.MaxConnections) {
-		srv.active.Add(-1)
-		return ip, ErrMaxConnections
+	if !outbound && !srv.allowConnect(remote) {
+		return ip, ErrConnectionNotAllowed
 	}
 	if srv.cfg.MaxConnectionsPerIP > 0 && !outbound {
 		ip = addrIP(remote)
-		if !srv.perIP.add(ip, srv.cfg.MaxConnectionsPerIP) {
-			srv.active.Add(-1)
-			return netip.Addr{}, ErrTooManyFromIP
-		}
+	}
+	if why = srv.take(ip); why != nil {
+		return netip.Addr{}, why
 	}
 	return ip, nil
+}
+
+// allowConnect asks AllowConnect, if set, about an inbound connection.
+func (srv *Server[T]) allowConnect(remote net.Addr) (ok bool) {
+	allow := srv.cfg.AllowConnect
+	if allow == nil {
+		return true
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			srv.log.Error("AllowConnect panicked; refusing", "remote", remote.String(), "panic", p)
+			ok = false
+		}
+	}()
+	return allow(remote)
+}
+
+// take counts a connection under MaxConnections and, when ip is valid, under
+// MaxConnectionsPerIP; release(ip) undoes it.
+func (srv *Server[T]) take(ip netip.Addr) error {
+	if srv.active.Add(1) > int64(srv.cfg.MaxConnections) {
+		srv.active.Add(-1)
+		return ErrMaxConnections
+	}
+	if ip.IsValid() && !srv.perIP.add(ip, srv.cfg.MaxConnectionsPerIP) {
+		srv.active.Add(-1)
+		return ErrTooManyFromIP
+	}
+	return nil
 }
 
 // release undoes a successful admit.

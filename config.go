@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,14 @@ type Config struct {
 	Listeners []ListenerConfig
 	// Filter makes each session's receive filter. Default filter.CommandLine().
 	Filter filter.Factory
+	// Engine is how plain TCP listeners serve their sessions: "goroutine" (a goroutine
+	// per busy session on Go's netpoller; idle ones park without one) or "epoll" (event
+	// loops that own raw sockets; Linux only, elsewhere it falls back to "goroutine" with
+	// a logged notice). TLS, UDP and WebSocket listeners, and Connect's sessions, always
+	// use the goroutine engine. docs/engines.md compares them. Default: the
+	// SUPERSOCKET_ENGINE environment variable when set (the test suite runs on each
+	// engine through it), else "goroutine".
+	Engine string
 
 	// MaxConnections caps live sessions; the next connection is refused at accept, closed
 	// at once, counted and logged, and OnRefused is told. Default 10000.
@@ -170,6 +179,20 @@ type ListenerConfig struct {
 	WebSocket *WebSocketConfig
 }
 
+// Engines (Config.Engine).
+const (
+	EngineGoroutine = "goroutine"
+	EngineEpoll     = "epoll"
+)
+
+// engineEnv names the environment variable that sets the default Engine.
+const engineEnv = "SUPERSOCKET_ENGINE"
+
+// defaultEngine is the Engine of a Config that names none: the environment's choice,
+// read once, so that a whole test suite runs on either engine (SUPERSOCKET_ENGINE=epoll
+// go test ./...). Validated with the Config.
+var defaultEngine = os.Getenv(engineEnv)
+
 // Defaults.
 const (
 	DefaultName              = "supersocket"
@@ -262,6 +285,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Filter == nil {
 		c.Filter = filter.CommandLine()
 	}
+	field := "Engine"
+	if c.Engine == "" {
+		c.Engine, field = defaultEngine, "Engine (from "+engineEnv+")"
+	}
+	switch c.Engine {
+	case "":
+		c.Engine = EngineGoroutine
+	case EngineGoroutine, EngineEpoll:
+	default:
+		return c, configError(field, "%q is not goroutine or epoll", c.Engine)
+	}
 	positive := []struct {
 		name string
 		v    *int
@@ -282,8 +316,8 @@ func (c Config) withDefaults() (Config, error) {
 			return c, configError(p.name, "must be positive, got %d", *p.v)
 		}
 	}
-	if c.ReceiveBufferSize < 64 {
-		return c, configError("ReceiveBufferSize", "must be at least 64 bytes, got %d", c.ReceiveBufferSize)
+	if c.ReceiveBufferSize < 64 || c.ReceiveBufferSize > 1<<30 {
+		return c, configError("ReceiveBufferSize", "must be from 64 bytes to 1 GiB, got %d", c.ReceiveBufferSize)
 	}
 	if c.SocketReadBuffer < 0 {
 		return c, configError("SocketReadBuffer", "must not be negative, got %d", c.SocketReadBuffer)

@@ -1,6 +1,7 @@
 package supersocket
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"log/slog"
@@ -37,6 +38,9 @@ func TestConfig_InvalidFieldIsNamed(t *testing.T) {
 		{"IdleCheckInterval", Config{Listeners: ok, IdleTimeout: time.Second, IdleCheckInterval: -time.Second}},
 		{"SessionIDPrefix", Config{Listeners: ok, SessionIDPrefix: "node a-"}},
 		{"SessionIDPrefix", Config{Listeners: ok, SessionIDPrefix: strings.Repeat("a", 65)}},
+		{"ReceiveBufferSize", Config{Listeners: ok, ReceiveBufferSize: 2 << 30}},
+		{"Engine", Config{Listeners: ok, Engine: "epol"}},
+		{"Engine", Config{Listeners: ok, Engine: "Goroutine"}},
 	}
 	h := Handlers[struct{}]{Request: echoFrame[struct{}]}
 	for _, tc := range cases {
@@ -87,6 +91,7 @@ func TestConfig_DefaultsAreFilledIn(t *testing.T) {
 		{"IdleTimeout", c.IdleTimeout, time.Duration(0)},
 		{"Nagle", c.Nagle, false},
 		{"Logger", c.Logger, slog.Default()},
+		{"Engine", c.Engine, cmp.Or(defaultEngine, EngineGoroutine)},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -149,5 +154,29 @@ func TestConfig_ExplicitValuesKeptAndListenersCopied(t *testing.T) {
 	cl.SetReadDeadline(time.Now().Add(waitLong))
 	if _, err := io.ReadFull(cl.r, got); err != nil || string(got) != "12345678" {
 		t.Errorf("echo through FixedSize(8): %q, %v", got, err)
+	}
+}
+
+// TestConfig_EngineDefault: an empty Engine takes the environment's default
+// (SUPERSOCKET_ENGINE, read once into defaultEngine), validated like the field itself.
+func TestConfig_EngineDefault(t *testing.T) {
+	saved := defaultEngine
+	t.Cleanup(func() { defaultEngine = saved })
+	for _, tc := range []struct{ env, want string }{{"", EngineGoroutine}, {"epoll", EngineEpoll}, {"goroutine", EngineGoroutine}} {
+		defaultEngine = tc.env
+		c, err := Config{Listeners: loopback()}.withDefaults()
+		if err != nil || c.Engine != tc.want {
+			t.Errorf("%s=%q: Engine %q, %v; want %q", engineEnv, tc.env, c.Engine, err, tc.want)
+		}
+		// An explicit Engine wins over the environment.
+		if c, err := (Config{Listeners: loopback(), Engine: EngineGoroutine}).withDefaults(); err != nil || c.Engine != EngineGoroutine {
+			t.Errorf("%s=%q, Engine goroutine: got %q, %v", engineEnv, tc.env, c.Engine, err)
+		}
+	}
+	defaultEngine = "epol"
+	_, err := Config{Listeners: loopback()}.withDefaults()
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Field, engineEnv) {
+		t.Errorf("%s=epol: %v, want a ConfigError naming Engine and the variable", engineEnv, err)
 	}
 }

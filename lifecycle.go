@@ -168,7 +168,7 @@ func (s *Session[T]) finish() {
 	if counted && srv.closing.Add(-1) == 0 {
 		srv.kickStop()
 	}
-	close(s.done)
+	s.closeDone()
 }
 
 func (s *Session[T]) callClosed(h func(*Session[T], CloseReason), reason CloseReason) {

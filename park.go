@@ -62,13 +62,15 @@ func (srv *Server[T]) stopParking() {
 	}
 }
 
-// parkedCount returns how many of the server's sessions are parked.
+// parkedCount returns how many of the server's sessions are parked: idle without a
+// goroutine, on the parker or, on the epoll engine, in their loop.
 func (srv *Server[T]) parkedCount() int {
 	srv.parkMu.Lock()
 	p := srv.parker
 	srv.parkMu.Unlock()
-	if p == nil {
-		return 0
+	n := srv.loopIdle()
+	if p != nil {
+		n += p.Parked()
 	}
-	return p.Parked()
+	return n
 }

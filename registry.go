@@ -62,3 +62,16 @@ func (r *registry[T]) snapshot(dst []*Session[T]) []*Session[T] {
 	}
 	return dst
 }
+
+// each calls f for every live session, under the shards' read locks: f must be quick and
+// must not touch the registry.
+func (r *registry[T]) each(f func(*Session[T])) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for _, s := range sh.m {
+			f(s)
+		}
+		sh.mu.RUnlock()
+	}
+}

@@ -180,6 +180,9 @@ func (srv *Server[T]) Start() error {
 		}
 		addrs = append(addrs, addr)
 	}
+	// The epoll engine, when Config.Engine asks for it, wraps the plain TCP listeners it
+	// serves (loop.go); nil otherwise.
+	eng := srv.newEngine(lns, lnTLS, lnWS)
 	srv.listeners, srv.udpSocks = lns, socks
 	srv.infoMu.Lock()
 	srv.addrs, srv.lstats, srv.started = addrs, lstats, time.Now()
@@ -190,7 +193,12 @@ func (srv *Server[T]) Start() error {
 	srv.unfinished[r] = struct{}{}
 	srv.runsMu.Unlock()
 	srv.stopped = make(chan struct{})
+	eng.start(r)
 	for i, ln := range lns {
+		if eng.accepts(ln) {
+			r.startLoop(func() { eng.acceptLoop(ln.(*loopListener), lnStats[i]) })
+			continue
+		}
 		r.startLoop(func() { srv.acceptLoop(r, ln, lnTLS[i], lnWS[i], lnStats[i]) })
 	}
 	for _, u := range socks {

@@ -47,32 +47,77 @@ type Session[T any] struct {
 	tr         transport[T]
 	lastActive atomic.Int64  // unix nanoseconds
 	frames     frame.Stepper // the receive filter; the session's owner only
-	// tcp is the TCP transport's state, kept inside the Session so that a TCP session,
-	// the common and the hot case, is one allocation (its hot fields lead it). tr points
-	// at it for a TCP session; a UDP session leaves it zero.
-	tcp stream[T]
+	// sessionInfo holds the fields a request does not touch. It lives in the same
+	// allocation as the Session, behind the transport's state, which follows the
+	// Session's hot fields directly: see streamSession (the goroutine engine's session:
+	// its hot fields then lead the allocation) and loopSession (the epoll engine's). Its
+	// fields are promoted: s.id, s.run, s.tcp and so on.
+	*sessionInfo[T]
+}
 
+// sessionInfo is the part of a Session that requests do not touch (see Session).
+type sessionInfo[T any] struct {
+	// streamPart is the goroutine engine's TCP transport state (s.tcp), right behind the
+	// Session's hot fields; nil for a session of the epoll engine.
+	*streamPart[T]
 	id       string
 	run      *run       // the server run the session belongs to: its goroutines count there
 	ip       netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
 	listener *listenerStats
 	start    time.Time
 	data     T
-	done     chan struct{} // closed after the Closed handler returned
+	// done is made when Done is first called, or set to closedDone by finish if it was
+	// not (most sessions never need a channel).
+	done atomic.Pointer[doneSignal]
 }
 
-// newSession makes a session of the server's current run; the caller binds its transport.
-func newSession[T any](srv *Server[T], r *run) *Session[T] {
+// streamPart holds the goroutine engine's TCP transport state: the stream (s.tcp).
+type streamPart[T any] struct {
+	// tcp is the TCP transport's state, kept in the session's allocation so that a TCP
+	// session, the common and the hot case, is one allocation (its hot fields lead it,
+	// right behind the Session's). tr points at it for a TCP session; a UDP session
+	// leaves it zero.
+	tcp stream[T]
+}
+
+// doneSignal is the channel Done returns.
+type doneSignal struct{ ch chan struct{} }
+
+// closedDone is the Done of every session that finished before anyone asked.
+var closedDone = func() *doneSignal {
+	d := &doneSignal{ch: make(chan struct{})}
+	close(d.ch)
+	return d
+}()
+
+// streamSession is a session of the goroutine engine in one allocation: the Session's
+// hot fields, then the TCP transport's (unused by UDP sessions), with its send queue
+// within the first two cache lines (TestSessionHotFieldsLeadTheStruct), then the rest.
+type streamSession[T any] struct {
+	Session[T]
+	stream streamPart[T]
+	info   sessionInfo[T]
+}
+
+// initSession fills in a new session of the server's current run; info is its
+// sessionInfo, in the same allocation.
+func initSession[T any](s *Session[T], info *sessionInfo[T], srv *Server[T], r *run) {
 	now := time.Now()
-	s := &Session[T]{
-		id:    sessionID(srv.cfg.SessionIDPrefix, lastSessionID.Add(1)),
-		srv:   srv,
-		run:   r,
-		start: now,
-		done:  make(chan struct{}),
-	}
+	s.sessionInfo = info
+	s.srv = srv
+	info.id = sessionID(srv.cfg.SessionIDPrefix, lastSessionID.Add(1))
+	info.run = r
+	info.start = now
 	s.lastActive.Store(now.UnixNano())
-	return s
+}
+
+// newSession makes a session of the goroutine engine, of the server's current run; the
+// caller binds its transport.
+func newSession[T any](srv *Server[T], r *run) *Session[T] {
+	ss := new(streamSession[T])
+	ss.info.streamPart = &ss.stream
+	initSession(&ss.Session, &ss.info, srv, r)
+	return &ss.Session
 }
 
 // sessionID is Config.SessionIDPrefix followed by n in decimal, in one allocation.
@@ -161,6 +206,8 @@ func (s *Session[T]) send(parts [][]byte, wait time.Duration, policy bool) error
 		err = tr.send(parts, wait)
 	case *datagrams[T]:
 		err = tr.send(parts, wait)
+	case *loopConn[T]:
+		err = tr.send(parts, wait)
 	default:
 		panic("supersocket: a transport without a case in Session.send")
 	}
@@ -181,6 +228,12 @@ func (s *Session[T]) send(parts [][]byte, wait time.Duration, policy bool) error
 	return err
 }
 
+// isLoop reports whether s is a session of the epoll engine.
+func isLoop[T any](s *Session[T]) bool {
+	_, ok := s.tr.(*loopConn[T])
+	return ok
+}
+
 // wrote counts n bytes written to the peer.
 func (s *Session[T]) wrote(n int64) {
 	s.srv.counters.bytesOut.Add(uint64(n))
@@ -189,7 +242,23 @@ func (s *Session[T]) wrote(n int64) {
 
 // Done returns a channel closed once the session has closed and its Closed handler has
 // returned.
-func (s *Session[T]) Done() <-chan struct{} { return s.done }
+func (s *Session[T]) Done() <-chan struct{} {
+	d := s.done.Load()
+	if d == nil {
+		d = &doneSignal{ch: make(chan struct{})}
+		if !s.done.CompareAndSwap(nil, d) {
+			d = s.done.Load() // made by another caller, or closedDone: finish came first
+		}
+	}
+	return d.ch
+}
+
+// closeDone closes Done's channel: finish's last step.
+func (s *Session[T]) closeDone() {
+	if !s.done.CompareAndSwap(nil, closedDone) {
+		close(s.done.Load().ch)
+	}
+}
 
 // CloseReason returns why the session closed, or CloseUnknown while it is open.
 func (s *Session[T]) CloseReason() CloseReason {

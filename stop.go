@@ -253,7 +253,7 @@ func (srv *Server[T]) waitHandshakes() bool {
 func (srv *Server[T]) waitUnlessHandling(s *Session[T]) (waited bool) {
 	for {
 		select {
-		case <-s.done:
+		case <-s.Done():
 			return waited
 		default:
 		}
@@ -262,7 +262,7 @@ func (srv *Server[T]) waitUnlessHandling(s *Session[T]) (waited bool) {
 		}
 		waited = true
 		select {
-		case <-s.done:
+		case <-s.Done():
 			return waited
 		case <-srv.stopKick:
 		}

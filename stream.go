@@ -20,12 +20,16 @@ var aLongTimeAgo = time.Unix(1, 0)
 // by the sender itself when the socket takes them at once, else by a writer goroutine
 // that exists only while there is something to write.
 //
-// It lives inside its Session (Session.tcp), hot fields first: see the Session struct.
+// It lives inside its session's allocation (streamSession), hot fields first: see the
+// Session struct.
 type stream[T any] struct {
-	s        *Session[T]
-	rd       *netread.Reader
-	readSize int   // the next read's buffer size (see Received)
-	armedAt  int64 // lastActive when the idle deadline was set
+	s       *Session[T]
+	rd      *netread.Reader
+	armedAt int64 // lastActive when the idle deadline was set
+	// readSize is the next read's buffer size (see Received): an int32, so that it
+	// shares a word with the flags below and the send queue stays within the session's
+	// first two cache lines.
+	readSize int32
 	// held: the replies of a batch are held (see hold); armed: an idle deadline bounds
 	// the read (see BeforeRead); idleWait: the session went idle but could not park, so
 	// it moved to a fresh goroutine and waits without a deadline.
@@ -56,7 +60,7 @@ func (s *Session[T]) bindStream(c net.Conn, tc *tls.Conn) {
 		st.rw = tc
 		st.tlsConn.Store(tc)
 	} else if st.dw.t.Init(c) {
-		st.dw.s = s
+		st.dw.st = st
 		st.queue.SetDirect(&st.dw)
 	}
 	s.tr = st
@@ -74,11 +78,17 @@ func (st *stream[T]) send(parts [][]byte, wait time.Duration) error {
 
 // sendFramed queues parts as one message of the stream's protocol, as they are.
 func (st *stream[T]) sendFramed(parts [][]byte, wait time.Duration) error {
+	return sendQueued(&st.queue, parts, wait)
+}
+
+// sendQueued queues parts as one message on q, waiting up to wait for room when wait > 0,
+// and maps the queue's errors to the Session's.
+func sendQueued(q *sendq.Queue, parts [][]byte, wait time.Duration) error {
 	var err error
 	if wait > 0 {
-		err = st.queue.Wait(parts, wait)
+		err = q.Wait(parts, wait)
 	} else {
-		err = st.queue.Push(parts)
+		err = q.Push(parts)
 	}
 	switch err {
 	case nil:
@@ -132,8 +142,11 @@ func (st *stream[T]) wrote(n int64) {
 
 // writeFailed closes the session for a write error. The queue calls it before it wakes
 // blocked senders, so the reason is SocketError even if the reader then sees EOF.
-func (st *stream[T]) writeFailed(err error) {
-	s := st.s
+func (st *stream[T]) writeFailed(err error) { st.s.writeFailed(err) }
+
+// writeFailed closes the session for a write error: the transports' send queues report
+// them here.
+func (s *Session[T]) writeFailed(err error) {
 	if s.closed.Load() == 0 {
 		s.srv.log.Debug("write failed", "session", s.id, "err", err)
 	}
@@ -202,15 +215,15 @@ func (st *stream[T]) Resume() { st.s.resume() }
 // socket's Trier, and the count of what it writes. It lives inside the Session, so a
 // direct send touches no other object than the socket's own.
 type directWriter[T any] struct {
-	s *Session[T]
-	t netwrite.Trier
+	st *stream[T]
+	t  netwrite.Trier
 }
 
 // Try implements sendq.Direct.
 func (d *directWriter[T]) Try(b []byte) (int, error) {
 	n, err := d.t.Try(b)
 	if n > 0 {
-		d.s.tcp.wrote(int64(n))
+		d.st.wrote(int64(n))
 	}
 	return n, err
 }
@@ -219,7 +232,7 @@ func (d *directWriter[T]) Try(b []byte) (int, error) {
 func (d *directWriter[T]) TryVec(bufs [][]byte) (int64, error) {
 	n, err := d.t.TryVec(bufs)
 	if n > 0 {
-		d.s.tcp.wrote(n)
+		d.st.wrote(n)
 	}
 	return n, err
 }

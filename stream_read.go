@@ -33,7 +33,7 @@ func (st *stream[T]) serve() bool {
 	s := st.s
 	if st.rd == nil {
 		st.rd = netread.New(st.rw)
-		st.readSize = s.srv.cfg.ReceiveBufferSize
+		st.readSize = int32(s.srv.cfg.ReceiveBufferSize)
 	}
 	if st.read() {
 		return true
@@ -55,7 +55,7 @@ func (st *stream[T]) read() (closed bool) {
 	if b := st.initial; b != nil {
 		// Bytes that came with the WebSocket upgrade request: the client's first frames.
 		st.initial = nil
-		pending = st.ws.received(b, st.readSize)
+		pending = st.ws.received(b, int(st.readSize))
 		if st.held {
 			st.flush()
 		}
@@ -150,7 +150,7 @@ func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 
 // ReadSize implements netread.Handler: the next read's buffer size, which adapts to the
 // stream (see Received).
-func (st *stream[T]) ReadSize() int { return st.readSize }
+func (st *stream[T]) ReadSize() int { return int(st.readSize) }
 
 // Received implements netread.Handler: it counts n new bytes, adapts the read size, and
 // dispatches every complete request in pending; replies held for the batch leave
@@ -158,22 +158,23 @@ func (st *stream[T]) ReadSize() int { return st.readSize }
 func (st *stream[T]) Received(pending []byte, n, room int) (rest []byte, stop bool) {
 	s := st.s
 	st.idleWait = false
-	min0 := s.srv.cfg.ReceiveBufferSize
+	min0, size := s.srv.cfg.ReceiveBufferSize, int(st.readSize)
 	// The read size doubles when a read fills its room, and halves when what the buffer
 	// holds (the last read and the unfinished request before it) is under an eighth of
 	// it: judged by the read alone, the tail of a request that straddled two reads would
 	// shrink the size straight back, and every such request would cost two reads.
 	switch {
 	case n >= room:
-		st.readSize = min(2*st.readSize, max(min0, maxReadSize))
-	case len(pending) < st.readSize/8:
-		st.readSize = max(st.readSize/2, min0)
+		size = min(2*size, max(min0, maxReadSize))
+	case len(pending) < size/8:
+		size = max(size/2, min0)
 	}
+	st.readSize = int32(size)
 	s.srv.counters.bytesIn.Add(uint64(n))
 	if st.ws != nil {
-		rest = st.ws.received(pending, st.readSize)
+		rest = st.ws.received(pending, size)
 	} else {
-		rest = s.dispatch(pending, st.readSize)
+		rest = s.dispatch(pending, size)
 	}
 	if st.held {
 		st.flush()

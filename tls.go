@@ -187,6 +187,8 @@ func (s *Session[T]) StartTLS(cfg *tls.Config) error {
 	switch {
 	case cfg == nil:
 		return errors.New("supersocket: StartTLS: nil tls.Config")
+	case isLoop(s):
+		return errors.New(`supersocket: StartTLS: a session of the epoll engine cannot upgrade to TLS (crypto/tls needs a net.Conn); serve its listener with Engine "goroutine"`)
 	case !ok:
 		return errors.New("supersocket: StartTLS: only TCP sessions can upgrade to TLS")
 	case st.tlsConn.Load() != nil || st.upgrade != nil:

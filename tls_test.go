@@ -327,7 +327,8 @@ func testStartTLS(t *testing.T, parkFirst bool) {
 	ca := newTestCA(t)
 	pair, _, _ := ca.issue(t, "server", false)
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{pair}}
-	srv := startServer(t, Config{Filter: filter.CommandLine()}, Handlers[struct{}]{
+	// StartTLS needs the goroutine engine (TestStartTLSRefusedOnEpoll).
+	srv := startServer(t, Config{Filter: filter.CommandLine(), Engine: EngineGoroutine}, Handlers[struct{}]{
 		Request: func(s *Session[struct{}], r Request) {
 			switch r.Key {
 			case "STARTTLS":

@@ -42,6 +42,7 @@ type fileServer struct {
 	Name      string         `yaml:"name"` // default: the app's name; unique
 	App       string         `yaml:"app"`
 	Mode      string         `yaml:"mode"`
+	Engine    string         `yaml:"engine"` // goroutine, epoll (default: goroutine, or $SUPERSOCKET_ENGINE)
 	Listeners []fileListener `yaml:"listeners"`
 
 	MaxConnections      intValue      `yaml:"max_connections"`
@@ -306,6 +307,7 @@ func (s *fileServer) config(name string) supersocket.Config {
 	return supersocket.Config{
 		Name:                name,
 		Mode:                s.Mode,
+		Engine:              s.Engine,
 		MaxConnections:      int(s.MaxConnections),
 		MaxRequestLength:    int(s.MaxRequestLength),
 		ReceiveBufferSize:   int(s.ReceiveBufferSize),

@@ -55,6 +55,8 @@ func sample(t *testing.T, i int, f reflect.StructField) (text string, want any) 
 		return "custom-name", "custom-name"
 	case f.Name == "Mode":
 		return "udp", "udp"
+	case f.Name == "Engine":
+		return "epoll", "epoll"
 	case f.Type == reflect.TypeFor[time.Duration]():
 		d := time.Duration(i+1) * 100 * time.Millisecond
 		return d.String(), d

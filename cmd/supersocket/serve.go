@@ -93,6 +93,7 @@ settings when it declares one server.
 	fs.StringVar(&f.ws.origins, "ws-origin", f.ws.origins, "-mode ws: allowed Origin values, comma-separated (\"https://*.example.com\" for subdomains); empty = any")
 	fs.BoolVar(&f.ws.compression, "ws-compression", f.ws.compression, "-mode ws: permessage-deflate with clients that offer it")
 	fs.DurationVar(&f.ws.ping, "ws-ping-interval", f.ws.ping, "-mode ws: ping a session silent this long, close it (TimeOut) without a pong; 0 = off")
+	fs.StringVar(&c.Engine, "engine", c.Engine, "how plain TCP listeners serve sessions: goroutine or epoll (event loops; Linux) (default: $SUPERSOCKET_ENGINE, else goroutine)")
 	fs.StringVar(&c.Name, "name", c.Name, "server name in logs and metrics (default: the app's name)")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most live sessions; more are refused at accept")
 	fs.IntVar(&c.MaxRequestLength, "max-request-length", c.MaxRequestLength, "largest request in `bytes`; longer closes the session (ProtocolError)")
@@ -126,6 +127,7 @@ settings when it declares one server.
 var flagOf = map[string]string{
 	"Name":                "-name",
 	"Mode":                "-mode",
+	"Engine":              "-engine",
 	"MaxConnections":      "-max-connections",
 	"MaxRequestLength":    "-max-request-length",
 	"ReceiveBufferSize":   "-receive-buffer-size",

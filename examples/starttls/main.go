@@ -60,6 +60,9 @@ func newServer(addr string, tlsCfg *tls.Config) (*supersocket.Server[struct{}], 
 		Filter:           filter.CommandLine(),
 		MaxRequestLength: 1024,
 		HandshakeTimeout: 10 * time.Second, // bounds StartTLS's handshake too
+		// StartTLS needs the goroutine engine: crypto/tls wants a net.Conn, which a session
+		// of the epoll engine does not have.
+		Engine: supersocket.EngineGoroutine,
 	}, supersocket.Handlers[struct{}]{
 		Request: func(s *supersocket.Session[struct{}], req supersocket.Request) {
 			request(s, req, tlsCfg)

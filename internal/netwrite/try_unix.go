@@ -17,7 +17,7 @@ type rawTrier struct {
 	step func(fd uintptr) bool
 	b    []byte
 	n    int
-	err  error
+	err  syscall.Errno
 	// TryVec's state: its callback, the iovecs (reused), and the bytes written.
 	stepVec func(fd uintptr) bool
 	iov     []syscall.Iovec
@@ -43,33 +43,42 @@ func (t *rawTrier) init(c net.Conn) bool {
 }
 
 // write is RawConn.Write's callback: it always reports done, so RawConn never waits.
-// Its write(2), like writev's, goes through syscall.RawSyscall: the socket is
-// non-blocking, so the call never waits, and skipping the runtime's system-call
-// bookkeeping (entersyscall, and the wake-up of an idle sysmon thread it brings) saves a
-// share of the server's CPU per message that docs/performance.md measures.
 func (t *rawTrier) write(fd uintptr) bool {
-	for t.n < len(t.b) {
-		r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&t.b[t.n])), uintptr(len(t.b)-t.n))
+	t.n, t.err = writeFD(fd, t.b)
+	return true
+}
+
+// Write writes b to the non-blocking socket fd until it is all written or the socket is
+// full; it returns the count written and the errno that stopped it (EAGAIN for a full
+// socket), or 0 when all was written. Its write(2), like Writev's, goes through
+// syscall.RawSyscall: the socket is non-blocking, so the call never waits, and skipping
+// the runtime's system-call bookkeeping (entersyscall, and the wake-up of an idle sysmon
+// thread it brings) saves a share of the server's CPU per message that
+// docs/performance.md measures. The caller keeps fd open meanwhile.
+func Write(fd uintptr, b []byte) (int, syscall.Errno) { return writeFD(fd, b) }
+
+func writeFD(fd uintptr, b []byte) (n int, err syscall.Errno) {
+	for n < len(b) {
+		r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
 		if errno == syscall.EINTR {
 			continue
 		}
 		if errno != 0 {
-			t.err = errno
-			return true
+			return n, errno
 		}
-		t.n += int(r)
+		n += int(r)
 	}
-	return true
+	return n, 0
 }
 
 func (t *rawTrier) try(b []byte) (int, error) {
-	t.b, t.n, t.err = b, 0, nil
+	t.b, t.n, t.err = b, 0, 0
 	if err := t.rc.Write(t.step); err != nil {
 		t.b = nil
 		return 0, err
 	}
 	n, err := t.n, t.err
-	t.b, t.err = nil, nil
+	t.b, t.err = nil, 0
 	return n, writeError(err)
 }
 
@@ -86,22 +95,23 @@ func (t *rawTrier) tryVec(bufs [][]byte) (int64, error) {
 		v.SetLen(len(b))
 		t.iov = append(t.iov, v)
 	}
-	t.nv, t.err = 0, nil
+	t.nv, t.err = 0, 0
 	err := t.rc.Write(t.stepVec)
 	clear(t.iov) // drop the references to the caller's buffers
 	n := t.nv
 	if err != nil {
 		return 0, err
 	}
-	err, t.err = t.err, nil
-	return n, writeError(err)
+	errno := t.err
+	t.err = 0
+	return n, writeError(errno)
 }
 
 // writeError turns a write's errno into what Try and TryVec return: ErrWouldBlock for a
 // full socket, a *net.OpError for a failure, nil for none.
-func writeError(errno error) error {
+func writeError(errno syscall.Errno) error {
 	switch errno {
-	case nil:
+	case 0:
 		return nil
 	case syscall.EAGAIN:
 		return sendq.ErrWouldBlock
@@ -109,21 +119,31 @@ func writeError(errno error) error {
 	return &net.OpError{Op: "write", Net: "tcp", Err: errno}
 }
 
-// writev is TryVec's RawConn.Write callback: it writes the iovecs until they are all
-// written or the socket is full, and always reports done, so RawConn never waits.
+// Error is writeError for Write's and Writev's callers: nil, sendq.ErrWouldBlock or a
+// *net.OpError.
+func Error(errno syscall.Errno) error { return writeError(errno) }
+
+// writev is TryVec's RawConn.Write callback: it always reports done, so RawConn never
+// waits.
 func (t *rawTrier) writev(fd uintptr) bool {
-	iov := t.iov
+	t.nv, t.err = Writev(fd, t.iov)
+	return true
+}
+
+// Writev writes iov to the non-blocking socket fd with writev(2) until it is all
+// written or the socket is full, as Write does; it advances iov's entries past what it
+// wrote (they are the caller's scratch).
+func Writev(fd uintptr, iov []syscall.Iovec) (nv int64, err syscall.Errno) {
 	for len(iov) > 0 {
 		r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		if errno == syscall.EINTR {
 			continue
 		}
 		if errno != 0 {
-			t.err = errno
-			return true
+			return nv, errno
 		}
 		n := int64(r)
-		t.nv += n
+		nv += n
 		// Skip what was written: whole iovecs, then part of the next.
 		for len(iov) > 0 && n >= int64(iov[0].Len) {
 			n -= int64(iov[0].Len)
@@ -134,5 +154,8 @@ func (t *rawTrier) writev(fd uintptr) bool {
 			iov[0].SetLen(int(int64(iov[0].Len) - n))
 		}
 	}
-	return true
+	return nv, 0
 }
+
+// MaxIovecs bounds one writev's vector (the kernel's IOV_MAX is 1024).
+const MaxIovecs = maxIovecs

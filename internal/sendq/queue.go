@@ -58,11 +58,15 @@ type Queue struct {
 	idle sync.Cond // signalled when the writer role is let go
 	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
 	// drains so a drain allocates nothing.
-	spare  [][]byte
-	bufs   net.Buffers
-	start  func()        // starts a writer goroutine that calls Drain
-	failed func(error)   // told of a write error before waiters wake (OnWriteError)
-	space  chan struct{} // closed when room is made or the queue closes; nil if nobody waits
+	spare [][]byte
+	bufs  net.Buffers
+	// flight is the batch Flush took and could not write whole yet, and flightOff how
+	// much of its first chunk was written (the writer role's holder only).
+	flight    [][]byte
+	flightOff int
+	start     func()        // starts a writer goroutine that calls Drain
+	failed    func(error)   // told of a write error before waiters wake (OnWriteError)
+	space     chan struct{} // closed when room is made or the queue closes; nil if nobody waits
 }
 
 // gate says whether a writer may start when bytes are queued.
@@ -253,11 +257,116 @@ func (q *Queue) writeHeld() (start bool, err error) {
 		return false, nil
 	}
 	q.writing = true
-	dw := q.dw
-	if dw == nil || q.closed {
+	if q.dw == nil || q.closed {
 		q.mu.Unlock()
 		return true, nil
 	}
+	full, err := q.writeLocked()
+	if err != nil || full {
+		return full, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.chunks) > 0 && !q.closed {
+		return true, nil // queued by other goroutines while we wrote
+	}
+	q.writing = false
+	q.idle.Broadcast()
+	return false, nil
+}
+
+// Flush writes what is queued with the Direct writer, for a caller that holds the writer
+// role without a goroutine that may block: an event loop, which the queue's start
+// function tells to write, and which calls Flush again once the socket is writable.
+// Like a writer goroutine's Drain, it takes everything queued as one batch, which it
+// writes whole before it takes the next: the batch is in flight, no longer counted
+// against the queue's bounds. blocked reports that the socket could not take the rest
+// of the batch: the caller keeps the role. Otherwise the queue is empty and the role
+// ends (the next Push reports start again). A write error closes the queue and empties
+// it, as Drain's does. Unlike Release, it also writes what a closed queue still holds
+// (the caller bounds the linger).
+func (q *Queue) Flush() (blocked bool, err error) {
+	for {
+		q.mu.Lock()
+		if len(q.flight) == 0 {
+			if len(q.chunks) == 0 {
+				q.writing = false
+				q.idle.Broadcast()
+				q.mu.Unlock()
+				return false, nil
+			}
+			q.flight, q.flightOff = q.takeLocked(), 0
+		}
+		flight, off, dw := q.flight, q.flightOff, q.dw
+		q.mu.Unlock()
+
+		var n int64
+		if len(flight) == 1 {
+			var w int
+			w, err = dw.Try(flight[0][off:])
+			n = int64(w)
+		} else {
+			bufs := append(q.bufs[:0], flight...)
+			bufs[0] = bufs[0][off:]
+			n, err = dw.TryVec(bufs)
+			clear(bufs)
+			q.bufs = bufs[:0]
+		}
+		if err != nil && err != ErrWouldBlock {
+			q.mu.Lock()
+			q.dropFlightLocked()
+			q.mu.Unlock()
+			q.fail(err)
+			return false, err
+		}
+		// Skip what was written: whole chunks, back to the pool, then part of the next.
+		i := 0
+		for i < len(flight) && n >= int64(len(flight[i])-off) {
+			n -= int64(len(flight[i]) - off)
+			pool.Put(flight[i])
+			flight[i] = nil
+			off, i = 0, i+1
+		}
+		q.mu.Lock()
+		if i < len(flight) {
+			q.flight, q.flightOff = flight[i:], off+int(n)
+			q.mu.Unlock()
+			return true, nil
+		}
+		if q.spare == nil {
+			q.spare = flight[:0]
+		}
+		q.flight = nil
+		q.mu.Unlock()
+	}
+}
+
+// Abandon drops what is queued and what a Flush has in flight, and ends the writer role;
+// only the role's holder may call it (an event loop that takes back a role parked for a
+// socket that stays full).
+func (q *Queue) Abandon() {
+	q.mu.Lock()
+	q.discardLocked()
+	q.dropFlightLocked()
+	q.writing = false
+	q.idle.Broadcast()
+	q.mu.Unlock()
+}
+
+func (q *Queue) dropFlightLocked() {
+	for i, c := range q.flight {
+		pool.Put(c)
+		q.flight[i] = nil
+	}
+	q.flight = nil
+}
+
+// writeLocked writes every queued chunk with the Direct writer, for the holder of the
+// writer role; it is called with q.mu held and releases it. full reports that the socket
+// did not take everything: what is left goes back to the front of the queue, before
+// anything queued meanwhile. After a write error the queue is closed and emptied.
+func (q *Queue) writeLocked() (full bool, err error) {
+	dw := q.dw
 	taken := q.takeLocked()
 	q.mu.Unlock()
 
@@ -287,7 +396,7 @@ func (q *Queue) writeHeld() (start bool, err error) {
 	}
 	if i < len(taken) {
 		// The socket is full: what is left goes back to the front of the queue, before
-		// anything queued meanwhile, for a writer that may block.
+		// anything queued meanwhile.
 		rest := append([][]byte{taken[i][off:]}, taken[i+1:]...)
 		for j := range taken[:i] {
 			pool.Put(taken[j])
@@ -299,13 +408,6 @@ func (q *Queue) writeHeld() (start bool, err error) {
 		return true, nil
 	}
 	q.recycle(taken)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.chunks) > 0 && !q.closed {
-		return true, nil // queued by other goroutines while we wrote
-	}
-	q.writing = false
-	q.idle.Broadcast()
 	return false, nil
 }
 
@@ -552,6 +654,13 @@ func (q *Queue) WaitIdle() {
 		q.idle.Wait()
 	}
 	q.mu.Unlock()
+}
+
+// Busy reports whether the writer role is taken: bytes are being written, or wait to be.
+func (q *Queue) Busy() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.writing
 }
 
 // Len returns the messages and bytes queued and not yet taken by the writer.

@@ -1,0 +1,280 @@
+package supersocket
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/supersocket-go/supersocket/filter"
+)
+
+// The engines' shared contract, tested on each engine this platform has, whatever
+// SUPERSOCKET_ENGINE says (the rest of the suite runs on that one).
+
+// engines lists the engines to test: the goroutine engine, and epoll on Linux.
+func engines() []string {
+	if runtime.GOOS == "linux" {
+		return []string{EngineGoroutine, EngineEpoll}
+	}
+	return []string{EngineGoroutine}
+}
+
+// TestBlockedHandlerStallsOnlyItsSession: while one session's Request handler is blocked
+// — on a channel, or spinning on the CPU for a second — other sessions, those of the same
+// event loop included, keep their latency, and the blocked session's next requests wait
+// for it, in order.
+func TestBlockedHandlerStallsOnlyItsSession(t *testing.T) {
+	for _, engine := range engines() {
+		for _, how := range []string{"channel", "spin"} {
+			t.Run(engine+"/"+how, func(t *testing.T) { testBlockedHandler(t, engine, how) })
+		}
+	}
+}
+
+func testBlockedHandler(t *testing.T, engine, how string) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	entered := make(chan struct{}, 1)
+	srv := startServer(t, Config{Engine: engine, Filter: filter.CommandLine()}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) {
+			if r.Key == "BLOCK" {
+				entered <- struct{}{}
+				if how == "channel" {
+					<-gate
+				} else {
+					for start := time.Now(); time.Since(start) < time.Second; {
+					}
+				}
+			}
+			s.Send(r.Frame)
+		},
+	})
+	a := dial(t, srv)
+	a.send("ECHO a0\r\n")
+	a.expectLine("ECHO a0\r\n")
+	// Clients until one shares a's loop (the epoll engine deals new sessions out to its
+	// loops in turn); on the goroutine engine the first will do.
+	var b *client
+	for i := 0; b == nil; i++ {
+		if i == 16 {
+			t.Fatal("no session on the blocked session's loop")
+		}
+		c := dial(t, srv)
+		c.send("ECHO b0\r\n")
+		c.expectLine("ECHO b0\r\n")
+		if sameLoop(srv, a, c) {
+			b = c
+		}
+	}
+	a.send("BLOCK\r\nECHO a1\r\n")
+	recv(t, entered, "the BLOCK handler to run")
+	var worst time.Duration
+	const trips = 50
+	start := time.Now()
+	for i := range trips {
+		t0 := time.Now()
+		msg := fmt.Sprintf("ECHO b%d\r\n", i+1)
+		if got := b.roundTrip(msg); got != msg {
+			t.Fatalf("b: %q, want %q", got, msg)
+		}
+		worst = max(worst, time.Since(t0))
+	}
+	total := time.Since(start)
+	t.Logf("%s, handler blocked by %s: %d round trips of another session on its loop in %v, the slowest %v", engine, how, trips, total, worst)
+	// A blocked loop would hold a round trip until the handler returns: for good, or a
+	// second for the spinning one. Bounds with room for a loaded machine.
+	if worst > 300*time.Millisecond {
+		t.Errorf("the slowest round trip took %v while another session's handler was blocked", worst)
+	}
+	release()
+	a.expectLine("BLOCK\r\n")
+	a.expectLine("ECHO a1\r\n")
+}
+
+// TestIdleSessionsHoldNoGoroutine: idle sessions cost no goroutine each — on the epoll
+// engine at once, on the goroutine engine once they have parked (Linux).
+func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("off Linux an idle session of the goroutine engine keeps a goroutine")
+	}
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			srv := startServer(t, Config{Engine: engine, Filter: filter.CommandLine()}, Handlers[struct{}]{Request: echoFrame[struct{}]})
+			// A first session makes the engine start what it keeps for all (the parker).
+			if got := dial(t, srv).roundTrip("ECHO x\r\n"); got != "ECHO x\r\n" {
+				t.Fatalf("echo: %q", got)
+			}
+			waitIdle(t, srv, 1)
+			before := runtime.NumGoroutine()
+			const n = 200
+			for range n {
+				c := dial(t, srv)
+				if got := c.roundTrip("ECHO x\r\n"); got != "ECHO x\r\n" {
+					t.Fatalf("echo: %q", got)
+				}
+			}
+			waitIdle(t, srv, n+1)
+			// Finished helpers (a handshake's, a resumed session's) may take a moment to
+			// exit: bounded.
+			eventually(t, "the goroutine count to settle", func() bool { return runtime.NumGoroutine() <= before+2 })
+			t.Logf("%s: %d goroutines with 1 idle session, %d with %d", engine, before, runtime.NumGoroutine(), n+1)
+		})
+	}
+}
+
+// TestEngineServesPlainTCPOnly: the epoll engine serves plain TCP listeners; TLS,
+// WebSocket and UDP listeners of the same server, and Connect's sessions, are the
+// goroutine engine's.
+func TestEngineServesPlainTCPOnly(t *testing.T) {
+	ca := newTestCA(t)
+	pair, _, _ := ca.issue(t, "server", false)
+	sessions := make(chan *Session[struct{}], 8)
+	srv := startServer(t, Config{
+		Engine: EngineEpoll,
+		Listeners: []ListenerConfig{
+			{Addr: "127.0.0.1:0"},
+			{Addr: "127.0.0.1:0", TLS: &TLSConfig{Config: &tls.Config{Certificates: []tls.Certificate{pair}}}},
+			{Addr: "127.0.0.1:0", Network: "udp"},
+		},
+		Filter: filter.CommandLine(),
+	}, Handlers[struct{}]{
+		Connected: sessionsInto(sessions),
+		Request:   func(s *Session[struct{}], r Request) { s.Send(r.Body, []byte("\r\n")) }, // as tlsRoundTrip expects
+	})
+	addrs := srv.Addrs()
+	dialAddr(t, addrs[0].String())
+	plain := recv(t, sessions, "the plain TCP session")
+	if want := runtime.GOOS == "linux"; isLoop(plain) != want {
+		t.Errorf("plain TCP session on the epoll engine: %v, want %v", isLoop(plain), want)
+	}
+	if err := tlsRoundTrip(t, addrs[1].String(), &tls.Config{RootCAs: ca.pool, ServerName: "localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if s := recv(t, sessions, "the TLS session"); isLoop(s) {
+		t.Error("a TLS session on the epoll engine")
+	}
+	newUDPClient(t, addrs[2].String()).send([]byte("ECHO x\r\n"))
+	if s := recv(t, sessions, "the UDP session"); isLoop(s) {
+		t.Error("a UDP session on the epoll engine")
+	}
+	out, err := srv.Connect(t.Context(), addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isLoop(out) {
+		t.Error("Connect's session on the epoll engine")
+	}
+	recv(t, sessions, "Connect's session")
+	recv(t, sessions, "the session Connect made on the plain listener")
+}
+
+// TestStartTLSRefusedOnEpoll: a session of the epoll engine cannot upgrade to TLS; it
+// says so, and carries on in plaintext.
+func TestStartTLSRefusedOnEpoll(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the epoll engine needs Linux")
+	}
+	srv := startServer(t, Config{Engine: EngineEpoll, Filter: filter.CommandLine()}, Handlers[struct{}]{
+		Request: func(s *Session[struct{}], r Request) {
+			if r.Key == "STARTTLS" {
+				if err := s.StartTLS(&tls.Config{}); err != nil {
+					s.Send([]byte("ERR " + err.Error() + "\r\n"))
+					return
+				}
+			}
+			s.Send(r.Frame)
+		},
+	})
+	c := dial(t, srv)
+	if got := c.roundTrip("STARTTLS\r\n"); !strings.HasPrefix(got, "ERR ") || !strings.Contains(got, "epoll") {
+		t.Errorf("StartTLS on an epoll session: %q, want an error naming the engine", got)
+	}
+	if got := c.roundTrip("ECHO still here\r\n"); got != "ECHO still here\r\n" {
+		t.Errorf("after the refused StartTLS: %q", got)
+	}
+}
+
+// rawClient is a client socket without a net.Conn: no Go heap, so that a test can
+// measure the server's heap alone.
+type rawClient int
+
+func dialRaw(t testing.TB, port int) rawClient {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	return rawClient(fd)
+}
+
+// exchange writes req and reads len(req) bytes back.
+func (c rawClient) exchange(t testing.TB, req []byte) {
+	t.Helper()
+	if _, err := syscall.Write(int(c), req); err != nil {
+		t.Fatal(err)
+	}
+	var buf [64]byte
+	for got := 0; got < len(req); {
+		n, err := syscall.Read(int(c), buf[:len(req)-got])
+		if err != nil || n <= 0 {
+			t.Fatalf("read: %d, %v", n, err)
+		}
+		got += n
+	}
+}
+
+// TestIdleSessionHeap reports the Go heap an idle session costs on each engine (its
+// session, buffers given back, registry entry, filter; on the goroutine engine its
+// net.Conn too), with clients on raw sockets so that only the server's heap counts. The
+// epoll engine's must stay small: it is most of what an idle connection costs there.
+func TestIdleSessionHeap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("raw client sockets: Linux")
+	}
+	if raceEnabled {
+		t.Skip("the race detector changes the heap")
+	}
+	const n = 2000
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			srv := startServer(t, Config{Engine: engine, Filter: filter.Uint32BE(), MaxConnections: 2 * n},
+				Handlers[struct{}]{Request: echoFrame[struct{}]})
+			port := srv.Addrs()[0].(*net.TCPAddr).Port
+			req := []byte{0, 0, 0, 4, 'p', 'i', 'n', 'g'}
+			warm := dialRaw(t, port)
+			warm.exchange(t, req)
+			waitIdle(t, srv, 1)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			clients := make([]rawClient, n)
+			for i := range clients {
+				clients[i] = dialRaw(t, port)
+				clients[i].exchange(t, req)
+			}
+			waitIdle(t, srv, n+1)
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			per := float64(after.HeapAlloc-before.HeapAlloc) / n
+			t.Logf("%s: %.0f bytes of heap per idle session (%d sessions)", engine, per, n)
+			for _, c := range append(clients, warm) {
+				syscall.Close(int(c))
+			}
+			if engine == EngineEpoll && per > 1024 {
+				t.Errorf("an idle session of the epoll engine holds %.0f bytes of heap, want at most 1 KiB", per)
+			}
+		})
+	}
+}
