@@ -55,7 +55,8 @@ func (srv *Server[T]) take(ip netip.Addr) error {
 // release undoes a successful admit.
 func (srv *Server[T]) release(ip netip.Addr) {
 	srv.active.Add(-1)
-	if ip.IsValid() {
+	// A session of the epoll engine keeps its peer's IP even when no cap counts it.
+	if ip.IsValid() && srv.cfg.MaxConnectionsPerIP > 0 {
 		srv.perIP.remove(ip)
 	}
 }

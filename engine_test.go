@@ -272,8 +272,8 @@ func TestIdleSessionHeap(t *testing.T) {
 			for _, c := range append(clients, warm) {
 				syscall.Close(int(c))
 			}
-			if engine == EngineEpoll && per > 1024 {
-				t.Errorf("an idle session of the epoll engine holds %.0f bytes of heap, want at most 1 KiB", per)
+			if engine == EngineEpoll && per > 600 {
+				t.Errorf("an idle session of the epoll engine holds %.0f bytes of heap, want at most 600", per)
 			}
 		})
 	}

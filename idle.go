@@ -25,8 +25,8 @@ func (srv *Server[T]) clearIdle(quit <-chan struct{}) {
 				case idle > 0 && s.lastActive.Load() <= idleDeadline:
 					srv.log.Debug("closing idle session", "session", s.id, "idle", now.Sub(s.LastActive()))
 					s.Close(CloseTimeOut)
-				case first > 0 && !s.served.Load() && now.Sub(s.start) >= first:
-					srv.log.Debug("closing session without a first request", "session", s.id, "age", now.Sub(s.start))
+				case first > 0 && !s.served.Load() && now.Sub(s.StartTime()) >= first:
+					srv.log.Debug("closing session without a first request", "session", s.id, "age", now.Sub(s.StartTime()))
 					s.Close(CloseTimeOut)
 				}
 			}

@@ -300,8 +300,8 @@ func (e *engine[T]) add(c *loopConn[T]) {
 	e.gen++
 	c.gen = e.gen
 	tab := *e.table.Load()
-	if c.fd >= len(tab) {
-		grown := make([]atomic.Pointer[loopConn[T]], max(2*len(tab), c.fd+1))
+	if int(c.fd) >= len(tab) {
+		grown := make([]atomic.Pointer[loopConn[T]], max(2*len(tab), int(c.fd)+1))
 		for i := range tab {
 			grown[i].Store(tab[i].Load())
 		}
@@ -316,7 +316,7 @@ func (e *engine[T]) remove(c *loopConn[T]) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	tab := *e.table.Load()
-	if c.fd < len(tab) && tab[c.fd].Load() == c {
+	if int(c.fd) < len(tab) && tab[c.fd].Load() == c {
 		tab[c.fd].Store(nil)
 	}
 }

@@ -94,12 +94,12 @@ func (e *engine[T]) acceptLoop(ll *loopListener, ls *listenerStats) {
 			continue
 		}
 		backoff = 0
-		e.open(nfd, sa.AddrPort(), ll, ls)
+		e.open(nfd, sa.AddrPort(), ls)
 	}
 }
 
 // open admits an accepted socket and makes it a session of one of the loops.
-func (e *engine[T]) open(fd int, remote netip.AddrPort, ll *loopListener, ls *listenerStats) {
+func (e *engine[T]) open(fd int, remote netip.AddrPort, ls *listenerStats) {
 	srv := e.srv
 	srv.counters.accepted.Add(1)
 	ls.accepted.Add(1)
@@ -118,16 +118,12 @@ func (e *engine[T]) open(fd int, remote netip.AddrPort, ll *loopListener, ls *li
 	}
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
 	s, c := newLoopSession(srv, e.r, l, fd)
-	s.ip = ip
+	// The session keeps the peer's IP whether MaxConnectionsPerIP counts it or not:
+	// RemoteAddr is made of it (release counts it out only under a cap).
+	s.ip = remote.Addr()
+	c.port = remote.Port()
 	s.listener = ls
 	ls.sessions.Add(1)
-	c.remote = remote
-	c.local = ll.Addr()
-	if la := ll.Addr().(*net.TCPAddr); la.IP.IsUnspecified() {
-		if ap, err := eventloop.LocalAddr(fd); err == nil {
-			c.local = net.TCPAddrFromAddrPort(ap)
-		}
-	}
 	// Counted, in the table, and registered before epoll may report it: its first event
 	// (a new socket is writable at once) runs begin on its loop. A Close meanwhile (a stop
 	// under way) finishes it from a goroutine of its own, which closes the descriptor
@@ -138,7 +134,7 @@ func (e *engine[T]) open(fd int, remote netip.AddrPort, ll *loopListener, ls *li
 	c.mu.Lock()
 	var err error
 	if !c.fdClosed {
-		err = l.p.Add(fd, registered, uint64(uint32(fd))|uint64(c.gen)<<32)
+		err = l.p.Add(fd, registered, c.data())
 	}
 	c.mu.Unlock()
 	if err != nil {

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/supersocket-go/supersocket/internal/eventloop"
 	"github.com/supersocket-go/supersocket/internal/netwrite"
@@ -31,28 +31,29 @@ type loopSession[T any] struct {
 // goroutine when its queue is empty, and what the socket does not take is written by
 // the loop when epoll reports it writable (see flush and writable).
 type loopConn[T any] struct {
-	s     *Session[T]
 	loop  *loop[T]
-	fd    int
+	fd    int32
 	gen   uint32        // the registration's number, in its events' data
 	state atomic.Uint32 // who owns the session: conn* bits
 	out   atomic.Uint32 // the parked writer: out* values
-	held  bool          // replies of a batch are held (hold)
 	// paused: reading is stopped while the send queue is above its high-water mark;
 	// changed under mu.
 	paused atomic.Bool
-	in     []byte // the bytes of an unfinished request, in a pooled buffer; nil when none
-	queue  sendq.Queue
-	// lingerAt bounds the flush of a closing session (unix nanoseconds; 0: from when its
-	// drain starts).
-	lingerAt atomic.Int64
-	// mu orders what other goroutines do with the descriptor (epoll_ctl, shutdown)
-	// against its close (release): fdClosed is set, under mu, before the descriptor is
-	// closed and may be reused.
-	mu       sync.Mutex
+	port   uint16 // the peer's port (its IP is the Session's ip)
+	held   bool   // replies of a batch are held (hold)
+	// fdClosed is set, under mu, before the descriptor is closed and may be reused: mu
+	// orders what other goroutines do with the descriptor (epoll_ctl, shutdown,
+	// getsockname) against its close (release).
 	fdClosed bool
-	remote   netip.AddrPort
-	local    net.Addr
+	in       []byte // the bytes of an unfinished request, in a pooled buffer; nil when none
+	queue    sendq.Queue
+	mu       sync.Mutex
+}
+
+// session returns the Session c belongs to: c lives inside its loopSession, at a fixed
+// offset behind it (a pointer to it would cost every idle session 8 bytes).
+func (c *loopConn[T]) session() *Session[T] {
+	return (*Session[T])(unsafe.Add(unsafe.Pointer(c), -unsafe.Offsetof(loopSession[T]{}.lc)))
 }
 
 // Ownership bits of loopConn.state.
@@ -85,10 +86,9 @@ func newLoopSession[T any](srv *Server[T], r *run, l *loop[T], fd int) (*Session
 	ls := new(loopSession[T])
 	s, c := &ls.Session, &ls.lc
 	initSession(s, &ls.info, srv, r)
-	c.s, c.loop, c.fd = s, l, fd
+	c.loop, c.fd = l, int32(fd)
 	c.state.Store(connNew)
-	c.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes, c.flush)
-	c.queue.OnWriteError(s.writeFailed)
+	c.queue.Init(srv.cfg.SendQueueSize, srv.cfg.SendQueueBytes, c)
 	c.queue.SetDirect(c)
 	s.tr = c
 	return s, c
@@ -138,7 +138,7 @@ func (c *loopConn[T]) serve() bool { panic("supersocket: a loop session served b
 // (more: its turn ended with bytes to read, and it stays owned), the session goes back to
 // the loop, or finishes if it was closed.
 func (c *loopConn[T]) serveOn(rn *runner, events uint32) (more bool) {
-	s := c.s
+	s := c.session()
 	if c.state.Load()&connNew != 0 {
 		c.state.And(^connNew)
 		s.begin()
@@ -170,7 +170,7 @@ func (c *loopConn[T]) serveOn(rn *runner, events uint32) (more bool) {
 // bytes in the session's own buffer; the requests of a read are handled before the next
 // read.
 func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
-	s := c.s
+	s := c.session()
 	srv := s.srv
 	// A short read means the socket is empty, unless the peer's FIN came too: then read
 	// on to see the end.
@@ -186,7 +186,7 @@ func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
 				return false
 			}
 		}
-		n, errno := eventloop.Read(c.fd, buf)
+		n, errno := eventloop.Read(int(c.fd), buf)
 		switch {
 		case errno == syscall.EAGAIN:
 			return false
@@ -220,7 +220,7 @@ func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
 // dispatchShared dispatches the requests in buf, a runner's buffer, and keeps the bytes
 // of an unfinished request in a buffer of the session's own.
 func (c *loopConn[T]) dispatchShared(buf []byte) {
-	s := c.s
+	s := c.session()
 	b := batch{data: buf}
 	s.dispatchBatch(&b)
 	s.handled(&b)
@@ -231,7 +231,7 @@ func (c *loopConn[T]) dispatchShared(buf []byte) {
 
 // readFailed closes the session for a read error or the peer's FIN.
 func (c *loopConn[T]) readFailed(err error) {
-	s := c.s
+	s := c.session()
 	if s.closed.Load() != 0 {
 		return
 	}
@@ -250,24 +250,38 @@ func (c *loopConn[T]) readFailed(err error) {
 // waits then, so that the loop never does.
 func (c *loopConn[T]) end() {
 	if !c.queue.Busy() {
-		c.s.finish()
+		c.session().finish()
 		return
 	}
-	c.s.run.wg.Add(1) // the loops of the run are counted in it: never zero here
+	c.session().run.wg.Add(1) // the loops of the run are counted in it: never zero here
 	go c.finishOff()
 }
 
 // finishOff finishes the session on a goroutine of its own.
 func (c *loopConn[T]) finishOff() {
-	defer c.s.run.wg.Done()
-	c.s.finish()
+	defer c.session().run.wg.Done()
+	c.session().finish()
 }
 
 func (c *loopConn[T]) remoteAddr() net.Addr {
-	return &net.TCPAddr{IP: c.remote.Addr().AsSlice(), Port: int(c.remote.Port())}
+	return &net.TCPAddr{IP: c.session().ip.AsSlice(), Port: int(c.port)}
 }
 
-func (c *loopConn[T]) localAddr() net.Addr { return c.local }
+// localAddr is the listener's address, unless it listens on all addresses: then the
+// socket's own, while it is open.
+func (c *loopConn[T]) localAddr() net.Addr {
+	la := c.session().listener.bound
+	if tl, ok := la.(*net.TCPAddr); ok && tl.IP.IsUnspecified() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.fdClosed {
+			if ap, err := eventloop.LocalAddr(int(c.fd)); err == nil {
+				return net.TCPAddrFromAddrPort(ap)
+			}
+		}
+	}
+	return la
+}
 
 // send implements transport.
 func (c *loopConn[T]) send(parts [][]byte, wait time.Duration) error {
@@ -280,9 +294,16 @@ func (c *loopConn[T]) hold() {
 	c.queue.Hold()
 }
 
-// flush is the send queue's start function: the caller has taken the writer role for
-// bytes queued. It writes them without blocking; when the socket is full it parks the
-// role for the loop, which calls flush again once epoll reports the socket writable.
+// StartWriter implements sendq.Owner: the caller has taken the writer role for bytes
+// queued. flush writes them without blocking.
+func (c *loopConn[T]) StartWriter() { c.flush() }
+
+// WriteFailed implements sendq.Owner.
+func (c *loopConn[T]) WriteFailed(err error) { c.session().writeFailed(err) }
+
+// flush writes what is queued, holding the writer role, without blocking; when the
+// socket is full it parks the role for the loop, which calls flush again once epoll
+// reports the socket writable.
 func (c *loopConn[T]) flush() {
 	for {
 		blocked, err := c.queue.Flush()
@@ -325,7 +346,7 @@ func (c *loopConn[T]) writable() {
 // its replies stops being read, in the kernel's buffers first and then in TCP's window.
 func (c *loopConn[T]) pressure() {
 	msgs, bytes := c.queue.Len()
-	cfg := &c.s.srv.cfg
+	cfg := &c.session().srv.cfg
 	high := msgs > cfg.SendQueueSize/2 || bytes > cfg.SendQueueBytes/2
 	low := msgs < cfg.SendQueueSize/4 && bytes < cfg.SendQueueBytes/4
 	if !high && !low || c.paused.Load() == high {
@@ -341,7 +362,7 @@ func (c *loopConn[T]) pressure() {
 		events = pausedRead
 	}
 	// Turning readability back on reports the bytes waiting in the socket at once.
-	if err := c.loop.p.Mod(c.fd, events, uint64(uint32(c.fd))|uint64(c.gen)<<32); err == nil {
+	if err := c.loop.p.Mod(int(c.fd), events, c.data()); err == nil {
 		c.paused.Store(high)
 	}
 }
@@ -350,14 +371,12 @@ func (c *loopConn[T]) pressure() {
 // when it is negative), and the session's end started: by its owner if it has one,
 // else by a goroutine that takes it over.
 func (c *loopConn[T]) wake(linger time.Duration) {
+	c.queue.Close()
 	if linger < 0 {
-		c.queue.Close()
 		c.dropOutput()
-	} else if c.queue.Close() {
-		c.lingerAt.Store(time.Now().Add(linger).UnixNano())
 	}
 	if c.acquire() {
-		c.s.run.wg.Add(1)
+		c.session().run.wg.Add(1)
 		go c.finishOff()
 	}
 }
@@ -377,23 +396,18 @@ func (c *loopConn[T]) cut() {
 	c.dropOutput()
 	c.mu.Lock()
 	if !c.fdClosed {
-		eventloop.Shutdown(c.fd)
+		eventloop.Shutdown(int(c.fd))
 	}
 	c.mu.Unlock()
 }
 
-// drain implements transport: it waits for the writer role to end, bounded by the
-// linger deadline, after which queued bytes are dropped.
+// drain implements transport: it waits for the writer role to end, bounded by
+// CloseLinger from now, after which queued bytes are dropped.
 func (c *loopConn[T]) drain() {
 	if !c.queue.Busy() {
 		return
 	}
-	at := c.lingerAt.Load()
-	wait := c.s.srv.cfg.CloseLinger
-	if at != 0 {
-		wait = time.Until(time.Unix(0, at))
-	}
-	t := time.AfterFunc(max(wait, 0), c.dropOutput)
+	t := time.AfterFunc(c.session().srv.cfg.CloseLinger, c.dropOutput)
 	c.queue.WaitIdle()
 	t.Stop()
 }
@@ -405,7 +419,7 @@ func (c *loopConn[T]) release() {
 	c.mu.Lock()
 	c.fdClosed = true
 	c.loop.e.remove(c)
-	eventloop.Close(c.fd)
+	eventloop.Close(int(c.fd))
 	c.mu.Unlock()
 	c.state.Or(connDead)
 	pool.Put(c.in)
@@ -414,12 +428,15 @@ func (c *loopConn[T]) release() {
 	c.loop.e.ended()
 }
 
+// data is what the socket's events carry: its descriptor and registration.
+func (c *loopConn[T]) data() uint64 { return uint64(uint32(c.fd)) | uint64(c.gen)<<32 }
+
 // Try implements sendq.Direct: a write that never blocks, from the holder of the
 // queue's writer role (so the descriptor stays open meanwhile: release waits for it).
 func (c *loopConn[T]) Try(b []byte) (int, error) {
 	n, errno := netwrite.Write(uintptr(c.fd), b)
 	if n > 0 {
-		c.s.wrote(int64(n))
+		c.session().wrote(int64(n))
 	}
 	return n, netwrite.Error(errno)
 }
@@ -442,13 +459,13 @@ func (c *loopConn[T]) TryVec(bufs [][]byte) (int64, error) {
 		total += n
 		if errno != 0 {
 			if total > 0 {
-				c.s.wrote(total)
+				c.session().wrote(total)
 			}
 			return total, netwrite.Error(errno)
 		}
 	}
 	if total > 0 {
-		c.s.wrote(total)
+		c.session().wrote(total)
 	}
 	return total, nil
 }

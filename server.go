@@ -159,7 +159,7 @@ func (srv *Server[T]) Start() error {
 				network = "tcp"
 			}
 			if ln, err = lc.Listen(context.Background(), network, l.Addr); err == nil {
-				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), tls: srv.tls[i] != nil}
+				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), bound: ln.Addr(), tls: srv.tls[i] != nil}
 				lns = append(lns, ln)
 				lnTLS = append(lnTLS, srv.tls[i])
 				lnWS = append(lnWS, l.WebSocket)

@@ -64,7 +64,7 @@ type sessionInfo[T any] struct {
 	run      *run       // the server run the session belongs to: its goroutines count there
 	ip       netip.Addr // the remote IP counted by MaxConnectionsPerIP, if any
 	listener *listenerStats
-	start    time.Time
+	start    int64 // unix nanoseconds (a time.Time is three words)
 	data     T
 	// done is made when Done is first called, or set to closedDone by finish if it was
 	// not (most sessions never need a channel).
@@ -107,7 +107,7 @@ func initSession[T any](s *Session[T], info *sessionInfo[T], srv *Server[T], r *
 	s.srv = srv
 	info.id = sessionID(srv.cfg.SessionIDPrefix, lastSessionID.Add(1))
 	info.run = r
-	info.start = now
+	info.start = now.UnixNano()
 	s.lastActive.Store(now.UnixNano())
 }
 
@@ -143,7 +143,7 @@ func (s *Session[T]) RemoteAddr() net.Addr { return s.tr.remoteAddr() }
 func (s *Session[T]) LocalAddr() net.Addr { return s.tr.localAddr() }
 
 // StartTime returns when the session was accepted.
-func (s *Session[T]) StartTime() time.Time { return s.start }
+func (s *Session[T]) StartTime() time.Time { return time.Unix(0, s.start) }
 
 // LastActive returns when the session last completed a request or wrote bytes. Bytes of
 // an unfinished request do not count (a slowloris client stays idle).

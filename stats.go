@@ -1,6 +1,7 @@
 package supersocket
 
 import (
+	"net"
 	"sync/atomic"
 	"time"
 )
@@ -45,6 +46,7 @@ type ListenerStats struct {
 // listenerStats is the live form of ListenerStats.
 type listenerStats struct {
 	network, addr string
+	bound         net.Addr // addr, as the listener reports it
 	tls           bool
 	accepted      atomic.Uint64
 	sessions      atomic.Int64

@@ -52,8 +52,7 @@ type stream[T any] struct {
 func (s *Session[T]) bindStream(c net.Conn, tc *tls.Conn) {
 	st := &s.tcp
 	st.s, st.conn, st.rw = s, c, c
-	st.queue.Init(s.srv.cfg.SendQueueSize, s.srv.cfg.SendQueueBytes, st.startWriter)
-	st.queue.OnWriteError(st.writeFailed)
+	st.queue.Init(s.srv.cfg.SendQueueSize, s.srv.cfg.SendQueueBytes, st)
 	st.writeFn = st.writeLoop
 	st.wroteFn = st.wrote
 	if tc != nil {
@@ -115,10 +114,10 @@ func (st *stream[T]) flush() {
 	st.queue.Release() // a write error closes the session via writeFailed
 }
 
-// startWriter starts writeLoop. The queue calls it only while the session holds a count
-// of its run (its owner goroutine, or the count a parked session keeps for its resume),
-// so the count is never zero here.
-func (st *stream[T]) startWriter() {
+// StartWriter implements sendq.Owner: it starts writeLoop. The queue calls it only while
+// the session holds a count of its run (its owner goroutine, or the count a parked
+// session keeps for its resume), so the count is never zero here.
+func (st *stream[T]) StartWriter() {
 	st.s.run.wg.Add(1)
 	go st.writeFn()
 }
@@ -140,9 +139,10 @@ func (st *stream[T]) wrote(n int64) {
 	st.s.wrote(n)
 }
 
-// writeFailed closes the session for a write error. The queue calls it before it wakes
-// blocked senders, so the reason is SocketError even if the reader then sees EOF.
-func (st *stream[T]) writeFailed(err error) { st.s.writeFailed(err) }
+// WriteFailed implements sendq.Owner: it closes the session for a write error. The queue
+// calls it before it wakes blocked senders, so the reason is SocketError even if the
+// reader then sees EOF.
+func (st *stream[T]) WriteFailed(err error) { st.s.writeFailed(err) }
 
 // writeFailed closes the session for a write error: the transports' send queues report
 // them here.

@@ -88,7 +88,7 @@ func (w *waiter) take() (Message, error) {
 func newLink(c *Conn, nc net.Conn, f filter.Filter) *link {
 	l := &link{c: c, conn: nc, udp: c.cfg.udp(), turn: make(chan struct{}, 1)}
 	l.frames.Use(f, c.cfg.MaxRequestLength)
-	l.q.Init(c.cfg.SendQueueSize, c.cfg.SendQueueBytes, l.startWriter)
+	l.q.Init(c.cfg.SendQueueSize, c.cfg.SendQueueBytes, l)
 	if c.cfg.ReplyID != nil {
 		l.ids = make(map[uint64]*waiter)
 	}
@@ -121,11 +121,14 @@ func (l *link) queued(err error) error {
 	}
 }
 
-// startWriter is the queue's start function.
-func (l *link) startWriter() {
+// StartWriter implements sendq.Owner: a goroutine drains the queue.
+func (l *link) StartWriter() {
 	l.c.writers.Add(1)
 	go l.write()
 }
+
+// WriteFailed implements sendq.Owner: write reports the error itself.
+func (l *link) WriteFailed(error) {}
 
 // write drains the send queue; it runs only while there is something to write.
 func (l *link) write() {

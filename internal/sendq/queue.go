@@ -9,6 +9,7 @@ package sendq
 
 import (
 	"errors"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -44,29 +45,41 @@ var (
 //	         Resume (the connection under the queue is being replaced)
 type Queue struct {
 	// The fields every send touches come first, within the first cache lines.
-	mu       sync.Mutex
-	closed   bool
-	writing  bool     // the writer role is taken
-	gate     gate     // whether a writer may start (see above)
-	chunks   [][]byte // queued bytes, oldest first; each chunk is from pool
-	msgs     int
-	bytes    int
-	maxMsgs  int
-	maxBytes int
-	dw       Direct // the non-blocking writer of direct sends and Release, if any (SetDirect)
+	mu      sync.Mutex
+	closed  bool
+	writing bool  // the writer role is taken
+	gate    gate  // whether a writer may start (see above)
+	flying  bool  // aside holds Flush's batch in flight
+	msgs    int32 // messages queued (int32: it shares a word with the flags)
+	bytes   int
+	chunks  [][]byte // queued bytes, oldest first; each chunk is from pool
+	dw      Direct   // the non-blocking writer of direct sends and Release, if any (SetDirect)
+	maxMsgs int32
+	// flightOff is how much of the first chunk in flight Flush has written.
+	flightOff int32
+	maxBytes  int
+	owner     Owner // starts writers, is told of write errors
 
-	idle sync.Cond // signalled when the writer role is let go
-	// spare and bufs are the writer's reusable slices (one writer at a time), kept across
-	// drains so a drain allocates nothing.
-	spare [][]byte
-	bufs  net.Buffers
-	// flight is the batch Flush took and could not write whole yet, and flightOff how
-	// much of its first chunk was written (the writer role's holder only).
-	flight    [][]byte
-	flightOff int
-	start     func()        // starts a writer goroutine that calls Drain
-	failed    func(error)   // told of a write error before waiters wake (OnWriteError)
-	space     chan struct{} // closed when room is made or the queue closes; nil if nobody waits
+	// aside is the writer's slice (one writer at a time): while flying, the batch Flush
+	// took and has not written whole yet (the writer role's holder only); otherwise a
+	// spare slice, kept across drains so that taking a batch allocates nothing.
+	aside [][]byte
+	idle  chan struct{} // closed when the writer role is let go; nil if nobody waits
+	space chan struct{} // closed when room is made or the queue closes; nil if nobody waits
+}
+
+// Owner is what a queue calls out to: its session's transport. An interface rather than
+// funcs, so that a queue costs no closure of its own (a million idle sessions each hold
+// a queue).
+type Owner interface {
+	// StartWriter starts a writer for the bytes queued: a goroutine that calls Drain, or
+	// (an event loop) a non-blocking Flush now and again when the socket is writable.
+	// The queue calls it, never under its lock, when it gave the writer role to the
+	// writer to come.
+	StartWriter()
+	// WriteFailed is told of a write error in Drain, Flush or Release before the queue
+	// closes and wakes its waiters, so the owner can record why first.
+	WriteFailed(error)
 }
 
 // gate says whether a writer may start when bytes are queued.
@@ -78,11 +91,31 @@ const (
 	gatePaused             // nobody writes until Resume
 )
 
-// Init sets the bounds, and start, which the queue calls (never under its lock) when a
-// writer goroutine must be started to call Drain. maxMsgs and maxBytes must be positive.
-func (q *Queue) Init(maxMsgs, maxBytes int, start func()) {
-	q.maxMsgs, q.maxBytes, q.start = maxMsgs, maxBytes, start
-	q.idle.L = &q.mu
+// Init sets the bounds and the queue's owner. maxMsgs and maxBytes must be positive;
+// maxMsgs is capped at math.MaxInt32.
+func (q *Queue) Init(maxMsgs, maxBytes int, owner Owner) {
+	q.maxMsgs, q.maxBytes, q.owner = int32(min(maxMsgs, math.MaxInt32)), maxBytes, owner
+}
+
+// wakeIdleLocked wakes the goroutines waiting for the writer role to end.
+func (q *Queue) wakeIdleLocked() {
+	if q.idle != nil {
+		close(q.idle)
+		q.idle = nil
+	}
+}
+
+// waitIdleLocked waits, with q.mu held, until the writer role is free.
+func (q *Queue) waitIdleLocked() {
+	for q.writing {
+		if q.idle == nil {
+			q.idle = make(chan struct{})
+		}
+		idle := q.idle
+		q.mu.Unlock()
+		<-idle
+		q.mu.Lock()
+	}
 }
 
 // Direct writes to the queue's connection without ever blocking, and counts what it
@@ -132,7 +165,7 @@ func (q *Queue) Push(parts [][]byte) error {
 	start, err := q.pushLocked(parts, n)
 	q.mu.Unlock()
 	if start {
-		q.start()
+		q.owner.StartWriter()
 	}
 	return err
 }
@@ -180,12 +213,12 @@ func (q *Queue) direct(parts [][]byte, n int) error {
 	start := len(q.chunks) > 0
 	if !start {
 		q.writing = false
-		q.idle.Broadcast()
+		q.wakeIdleLocked()
 	}
 	q.mu.Unlock()
 	pool.Put(gathered)
 	if start {
-		q.start()
+		q.owner.StartWriter()
 	}
 	return nil
 }
@@ -240,7 +273,7 @@ var ErrWouldBlock = errors.New("write would block")
 func (q *Queue) Release() error {
 	start, err := q.writeHeld()
 	if start {
-		q.start()
+		q.owner.StartWriter()
 	}
 	return err
 }
@@ -271,7 +304,7 @@ func (q *Queue) writeHeld() (start bool, err error) {
 		return true, nil // queued by other goroutines while we wrote
 	}
 	q.writing = false
-	q.idle.Broadcast()
+	q.wakeIdleLocked()
 	return false, nil
 }
 
@@ -288,16 +321,17 @@ func (q *Queue) writeHeld() (start bool, err error) {
 func (q *Queue) Flush() (blocked bool, err error) {
 	for {
 		q.mu.Lock()
-		if len(q.flight) == 0 {
+		if !q.flying {
 			if len(q.chunks) == 0 {
 				q.writing = false
-				q.idle.Broadcast()
+				q.wakeIdleLocked()
 				q.mu.Unlock()
 				return false, nil
 			}
-			q.flight, q.flightOff = q.takeLocked(), 0
+			q.aside, q.flightOff = q.takeLocked(), 0
+			q.flying = true
 		}
-		flight, off, dw := q.flight, q.flightOff, q.dw
+		flight, off, dw := q.aside, int(q.flightOff), q.dw
 		q.mu.Unlock()
 
 		var n int64
@@ -306,11 +340,11 @@ func (q *Queue) Flush() (blocked bool, err error) {
 			w, err = dw.Try(flight[0][off:])
 			n = int64(w)
 		} else {
-			bufs := append(q.bufs[:0], flight...)
-			bufs[0] = bufs[0][off:]
-			n, err = dw.TryVec(bufs)
-			clear(bufs)
-			q.bufs = bufs[:0]
+			// flight[0] stays the whole chunk, for the pool: sliced for the write only.
+			first := flight[0]
+			flight[0] = first[off:]
+			n, err = dw.TryVec(flight)
+			flight[0] = first
 		}
 		if err != nil && err != ErrWouldBlock {
 			q.mu.Lock()
@@ -329,14 +363,11 @@ func (q *Queue) Flush() (blocked bool, err error) {
 		}
 		q.mu.Lock()
 		if i < len(flight) {
-			q.flight, q.flightOff = flight[i:], off+int(n)
+			q.aside, q.flightOff = flight[i:], int32(off+int(n))
 			q.mu.Unlock()
 			return true, nil
 		}
-		if q.spare == nil {
-			q.spare = flight[:0]
-		}
-		q.flight = nil
+		q.aside, q.flying = flight[:0], false
 		q.mu.Unlock()
 	}
 }
@@ -349,16 +380,20 @@ func (q *Queue) Abandon() {
 	q.discardLocked()
 	q.dropFlightLocked()
 	q.writing = false
-	q.idle.Broadcast()
+	q.wakeIdleLocked()
 	q.mu.Unlock()
 }
 
+// dropFlightLocked drops the batch in flight, if any.
 func (q *Queue) dropFlightLocked() {
-	for i, c := range q.flight {
-		pool.Put(c)
-		q.flight[i] = nil
+	if !q.flying {
+		return
 	}
-	q.flight = nil
+	for i, c := range q.aside {
+		pool.Put(c)
+		q.aside[i] = nil
+	}
+	q.aside, q.flying = q.aside[:0], false
 }
 
 // writeLocked writes every queued chunk with the Direct writer, for the holder of the
@@ -403,7 +438,7 @@ func (q *Queue) writeLocked() (full bool, err error) {
 		}
 		q.mu.Lock()
 		rest = append(rest, q.chunks...)
-		q.chunks, q.spare = rest, taken[:0]
+		q.chunks, q.aside = rest, taken[:0]
 		q.mu.Unlock()
 		return true, nil
 	}
@@ -414,8 +449,8 @@ func (q *Queue) writeLocked() (full bool, err error) {
 // takeLocked takes every queued chunk for writing and makes room for waiters.
 func (q *Queue) takeLocked() [][]byte {
 	taken := q.chunks
-	q.chunks = q.spare[:0]
-	q.spare = nil
+	q.chunks = q.aside[:0]
+	q.aside = nil
 	q.msgs, q.bytes = 0, 0
 	q.wakeLocked()
 	return taken
@@ -428,27 +463,23 @@ func (q *Queue) recycle(taken [][]byte) {
 		taken[i] = nil
 	}
 	q.mu.Lock()
-	if q.spare == nil {
-		q.spare = taken[:0]
+	if q.aside == nil {
+		q.aside = taken[:0]
 	}
 	q.mu.Unlock()
 }
 
-// OnWriteError sets a function told of a write error in Drain or Release before the
-// queue closes and wakes its waiters, so the owner can record why first. Call it before
-// the queue is used.
-func (q *Queue) OnWriteError(f func(error)) { q.failed = f }
+// writeBufs recycles Drain's copies of a batch, which WriteTo consumes.
+var writeBufs = sync.Pool{New: func() any { return new(net.Buffers) }}
 
 // fail closes the queue after a write error, dropping what is queued.
 func (q *Queue) fail(err error) {
-	if q.failed != nil {
-		q.failed(err)
-	}
+	q.owner.WriteFailed(err)
 	q.mu.Lock()
 	q.closed = true
 	q.discardLocked()
 	q.writing = false
-	q.idle.Broadcast()
+	q.wakeIdleLocked()
 	q.wakeLocked()
 	q.mu.Unlock()
 }
@@ -459,9 +490,7 @@ func (q *Queue) fail(err error) {
 func (q *Queue) Pause() {
 	q.mu.Lock()
 	q.gate = gatePaused
-	for q.writing {
-		q.idle.Wait()
-	}
+	q.waitIdleLocked()
 	q.mu.Unlock()
 }
 
@@ -475,7 +504,7 @@ func (q *Queue) Resume() {
 	}
 	q.mu.Unlock()
 	if start {
-		q.start()
+		q.owner.StartWriter()
 	}
 }
 
@@ -522,7 +551,7 @@ func (q *Queue) waitForRoom(parts [][]byte, timeout time.Duration) error {
 		start, err := q.pushLocked(parts, n)
 		if start {
 			q.mu.Unlock()
-			q.start()
+			q.owner.StartWriter()
 			if err != ErrFull || timeout <= 0 {
 				return err
 			}
@@ -565,25 +594,24 @@ func (q *Queue) Drain(w net.Conn, wrote func(n int64)) error {
 		q.mu.Lock()
 		if len(q.chunks) == 0 {
 			q.writing = false
-			q.idle.Broadcast()
+			q.wakeIdleLocked()
 			q.mu.Unlock()
 			return nil
 		}
 		taken := q.takeLocked()
-		bufs := q.bufs
-		q.bufs = nil
 		q.mu.Unlock()
 
 		// WriteTo consumes the slice it is called on, and nils the elements it has
 		// written: write from a copy so taken still holds every chunk to release.
-		bufs = append(bufs[:0], taken...)
+		bp := writeBufs.Get().(*net.Buffers)
+		bufs := append((*bp)[:0], taken...)
 		n, err := bufs.WriteTo(w)
 		if n > 0 && wrote != nil {
 			wrote(n)
 		}
-		q.mu.Lock()
-		q.bufs = bufs[:0]
-		q.mu.Unlock()
+		clear(bufs[:cap(bufs)])
+		*bp = bufs[:0]
+		writeBufs.Put(bp)
 		q.recycle(taken)
 		if err != nil {
 			q.fail(err)
@@ -625,7 +653,7 @@ func (q *Queue) CloseWith(parts [][]byte) (writing bool) {
 	writing = q.writing
 	q.mu.Unlock()
 	if start {
-		q.start()
+		q.owner.StartWriter()
 	}
 	return writing
 }
@@ -650,9 +678,7 @@ func (q *Queue) discardLocked() {
 // write deadline, so the wait is too.
 func (q *Queue) WaitIdle() {
 	q.mu.Lock()
-	for q.writing {
-		q.idle.Wait()
-	}
+	q.waitIdleLocked()
 	q.mu.Unlock()
 }
 
@@ -667,5 +693,5 @@ func (q *Queue) Busy() bool {
 func (q *Queue) Len() (msgs, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.msgs, q.bytes
+	return int(q.msgs), q.bytes
 }

@@ -69,6 +69,12 @@ func recv[V any](t *testing.T, ch <-chan V, what string) V {
 	}
 }
 
+// startFunc is an Owner that starts writers with itself and ignores write errors.
+type startFunc func()
+
+func (f startFunc) StartWriter()      { f() }
+func (f startFunc) WriteFailed(error) {}
+
 // testQueue is a Queue whose start function only counts, so tests can see when the queue
 // asks for a writer and play the writer themselves.
 type testQueue struct {
@@ -78,7 +84,7 @@ type testQueue struct {
 
 func newQueue(msgs, bytes int) *testQueue {
 	tq := &testQueue{Queue: &Queue{}}
-	tq.Init(msgs, bytes, func() { tq.starts.Add(1) })
+	tq.Init(msgs, bytes, startFunc(func() { tq.starts.Add(1) }))
 	return tq
 }
 
@@ -493,13 +499,13 @@ func TestQueue_ConcurrentSendersAndWriter(t *testing.T) {
 	got := collect(r)
 	var writers sync.WaitGroup
 	q := &Queue{}
-	q.Init(16, 4096, func() { // the queue's own start function: one writer at a time
+	q.Init(16, 4096, startFunc(func() { // the queue's own start function: one writer at a time
 		writers.Go(func() {
 			if err := q.Drain(w, nil); err != nil {
 				t.Errorf("Drain: %v", err)
 			}
 		})
-	})
+	}))
 	var sendersWG sync.WaitGroup
 	for g := range senders {
 		sendersWG.Go(func() {
