@@ -65,7 +65,10 @@ type engine[T any] struct {
 	live      atomic.Int64 // connections registered and not yet finished
 	acceptors atomic.Int32 // accept goroutines running
 	kick      chan struct{}
-	closed    sync.Once
+	// napping: the supervisor waits on wake rather than ticking (see nap).
+	napping atomic.Bool
+	wake    chan struct{}
+	closed  sync.Once
 }
 
 // loop is one epoll instance and its sessions.
@@ -103,7 +106,7 @@ func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS [
 	if !eligible {
 		return nil
 	}
-	e := &engine[T]{srv: srv, kick: make(chan struct{}, 1)}
+	e := &engine[T]{srv: srv, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		p, err := eventloop.NewPoller(256)
 		if err != nil {
@@ -152,19 +155,29 @@ func (e *engine[T]) start(r *run) {
 	go e.supervise()
 }
 
-// supervise is the engine's watchdog (see steal) until the run stops; then it waits until
+// supervise is the engine's watchdog (see watch) until the run stops; then it waits until
 // every session of the engine has finished and the accept goroutines have ended, and
-// closes the loops, whose runners then end.
+// closes the loops, whose runners then end. While no runner has served a session for
+// napAfter ticks it stops ticking, until a runner starts serving again (serveOne wakes
+// it): an idle server costs no timer.
 func (e *engine[T]) supervise() {
 	defer e.r.wg.Done()
 	tick := time.NewTicker(watchdogTick)
 	defer tick.Stop()
 	quit := e.r.quit
+	quiet := 0 // ticks in a row without a serve
 	for {
 		select {
 		case <-tick.C:
+			busy := false
 			for _, l := range e.loops {
-				l.watch()
+				busy = l.watch() || busy
+			}
+			if quiet++; busy {
+				quiet = 0
+			}
+			if quiet >= napAfter && e.nap(tick, quit) {
+				quit = nil
 			}
 		case <-quit:
 			quit = nil
@@ -173,6 +186,43 @@ func (e *engine[T]) supervise() {
 		if quit == nil && e.acceptors.Load() == 0 && e.live.Load() == 0 {
 			e.closeLoops()
 			return
+		}
+	}
+}
+
+// napAfter is how many quiet ticks make the supervisor stop ticking.
+const napAfter = 10
+
+// nap stops the ticker until a runner serves a session again (it reports whether quit
+// closed meanwhile). The order of the two sides makes a lost wake-up impossible: a
+// runner adds to its hseq before it reads napping, and nap sets napping before it
+// looks at the hseqs again.
+func (e *engine[T]) nap(tick *time.Ticker, quit <-chan struct{}) (quitted bool) {
+	tick.Stop()
+	defer tick.Reset(watchdogTick)
+	e.napping.Store(true)
+	for _, l := range e.loops {
+		if l.hseq.Load() != l.seen {
+			e.napping.Store(false)
+			return false
+		}
+	}
+	select {
+	case <-e.wake:
+	case <-quit:
+		quitted = true
+	case <-e.kick:
+	}
+	e.napping.Store(false)
+	return quitted
+}
+
+// wakeSupervisor ends a nap: a runner serves a session.
+func (e *engine[T]) wakeSupervisor() {
+	if e.napping.CompareAndSwap(true, false) {
+		select {
+		case e.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -194,9 +244,11 @@ func (e *engine[T]) closeLoops() {
 }
 
 // watch is the supervisor's look at the loop: a runner that has been serving one
-// session since the last look is held by a handler, and loses the loop.
-func (l *loop[T]) watch() {
+// session since the last look is held by a handler, and loses the loop. It reports
+// whether the loop served anything since the last look.
+func (l *loop[T]) watch() (busy bool) {
 	v := l.hseq.Load()
+	busy = v != l.seen || v&1 == 1
 	if v&1 == 1 && v == l.seen && l.hseq.CompareAndSwap(v, v+1) {
 		// The runner will see that its hseq moved on when the handler returns (see
 		// serveOne), and keep only that session. The new runner carries on from where the
@@ -206,6 +258,7 @@ func (l *loop[T]) watch() {
 		v++
 	}
 	l.seen = v
+	return busy
 }
 
 // run is a runner: it handles the loop's events until the loop closes, or until the
@@ -261,6 +314,9 @@ func (l *loop[T]) run(rn *runner) {
 // has served it to the end of its input, and must leave the loop's state alone.
 func (l *loop[T]) serveOne(rn *runner, c *loopConn[T], events uint32) (attached bool) {
 	v := l.hseq.Add(1)
+	if l.e.napping.Load() {
+		l.e.wakeSupervisor()
+	}
 	more := c.serveOn(rn, events)
 	if !l.hseq.CompareAndSwap(v, v+1) {
 		for more {

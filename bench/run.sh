@@ -5,17 +5,22 @@
 # a goroutine per connection), bench/gnetecho (gnet v2) and bench/wsecho (gorilla/websocket
 # on net/http), then:
 #   1. the load matrix: protocol (line, len, echo) × connections (1, 64, 1000) × message
-#      size (64 B, 4 KiB) × pipeline depth (1, 16), against all three servers, RUNS runs per
-#      cell, servers interleaved; the server pinned to CPU SERVER_CPU and the load tool to
-#      LOAD_CPU (taskset). Reported: medians, supersocket ÷ net msgs/s and supersocket ÷
-#      gnet server CPU per message.
+#      size (64 B, 4 KiB) × pipeline depth (1, 16), against the four servers — supersocket
+#      on its goroutine engine and on its epoll engine ("supersocket-epoll", serve -engine
+#      epoll), net and gnet — RUNS runs per cell, servers interleaved; the server pinned to
+#      CPU SERVER_CPU and the load tool to LOAD_CPU (taskset). Reported: medians, each
+#      supersocket ÷ net msgs/s and ÷ gnet server CPU per message, the epoll engine's p99
+#      against the goroutine engine's at 1000 connections, pipeline 1.
 #      With WS=1 (the default) a WebSocket row group follows: the same cells over
 #      WebSocket ("supersocket bench -ws /ws": one message per request and reply) against
 #      supersocket's WebSocket listener and wsecho. Reported: supersocket ÷ gorilla msgs/s
 #      and server CPU per message.
 #   2. idle memory: IDLE connections held open after one exchange each, the server's RSS
-#      growth per connection, for the three servers, and with WS=1 for the two WebSocket
+#      growth per connection, for the four servers, and with WS=1 for the two WebSocket
 #      servers (supersocket's WebSocket figure is held against its own TCP one).
+#   2b. new connections (ACCEPT): clients that open a connection, make one exchange and
+#      reset it, over and over: connections per second and the server's CPU per connection,
+#      for the four servers, ACCEPT_RUNS runs interleaved.
 #   3. optionally (GOBENCH=1) the Go benchmarks, compared with benchstat against the
 #      revision BENCHSTAT_BASE when it is set.
 #
@@ -32,7 +37,8 @@
 #   RUNS=3 DURATION=1s WARMUP=200ms       runs per cell (the median is reported), measured
 #                                         time and unmeasured warm-up of each run
 #   PROTOS="line len echo" CONNS="1 64 1000" SIZES="64 4096" PIPES="1 16"
-#   SERVERS="supersocket net gnet"        which servers (labels) to run
+#   SERVERS="supersocket supersocket-epoll net gnet"
+#                                         which servers (labels) to run
 #   WS=1 WS_SERVERS="supersocket gorilla" WS_PROTOS="$PROTOS"
 #                                         the WebSocket row group (0 skips it), its servers
 #                                         and protocols; its cells are CONNS × SIZES × PIPES.
@@ -42,11 +48,12 @@
 #                                         revision, interleaved with the others; the report
 #                                         adds ss ÷ baseline per cell (did a change regress?)
 #   MATRIX=1                              0 skips the load matrix
-#   IDLE="10000" IDLE_RUNS=3 IDLE_PROTO=echo
+#   IDLE="10000 19000" IDLE_RUNS=3 IDLE_PROTO=echo
 #                                         idle-connection counts ("" skips the step); a
 #                                         count needs that many open files in the server
 #                                         and in the load tool: counts above the hard limit
 #                                         (ulimit -Hn) are skipped with a note
+#   ACCEPT="8" ACCEPT_RUNS=$RUNS         clients of the new-connections step ("" skips it)
 #   GOBENCH=0 GOBENCH_COUNT=6 BENCHSTAT_BASE=<git rev>
 #   PROFILE=0                             1: CPU-profile the supersocket server (the hidden
 #                                         "supersocket bench -serve APP -cpuprofile FILE" mode)
@@ -80,7 +87,7 @@ PROTOS=${PROTOS:-line len echo}
 CONNS=${CONNS:-1 64 1000}
 SIZES=${SIZES:-64 4096}
 PIPES=${PIPES:-1 16}
-SERVERS=${SERVERS:-supersocket net gnet}
+SERVERS=${SERVERS:-supersocket supersocket-epoll net gnet}
 WS=${WS:-1}
 WS_SERVERS=${WS_SERVERS:-supersocket gorilla}
 WS_PROTOS=${WS_PROTOS:-$PROTOS}
@@ -93,7 +100,9 @@ if [ -n "$BASELINE" ] && [[ " $SERVERS " != *" baseline "* ]]; then
   SERVERS="supersocket baseline$others"
 fi
 MATRIX=${MATRIX:-1}
-IDLE=${IDLE-10000}
+IDLE=${IDLE-10000 19000}
+ACCEPT=${ACCEPT-8}
+ACCEPT_RUNS=${ACCEPT_RUNS:-$RUNS}
 IDLE_RUNS=${IDLE_RUNS:-3}
 IDLE_PROTO=${IDLE_PROTO:-echo}
 GOBENCH=${GOBENCH:-0}
@@ -140,7 +149,7 @@ fi
   echo "open files: soft $(ulimit -Sn), hard $(ulimit -Hn)"
   echo "pinning: servers on CPU $SERVER_CPU, load tool on CPU $LOAD_CPU"
   [ -n "$BASELINE" ] && echo "baseline: $BASELINE ($(cd "$root" && git rev-parse --short "$BASELINE"))"
-  echo "settings: RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PROTOS='$PROTOS' CONNS='$CONNS' SIZES='$SIZES' PIPES='$PIPES' SERVERS='$SERVERS' IDLE='$IDLE' WS=$WS WS_SERVERS='$WS_SERVERS' WS_PROTOS='$WS_PROTOS'"
+  echo "settings: RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP PROTOS='$PROTOS' CONNS='$CONNS' SIZES='$SIZES' PIPES='$PIPES' SERVERS='$SERVERS' IDLE='$IDLE' ACCEPT='$ACCEPT' WS=$WS WS_SERVERS='$WS_SERVERS' WS_PROTOS='$WS_PROTOS'"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -190,13 +199,18 @@ start_server() {
   local label=$1 proto=$2 port=$3 transport=${4:-tcp} app
   local addr="127.0.0.1:$port" logf="$OUT/server-$label-$proto-$transport-$port.log"
   case $label/$transport in
-    supersocket/tcp | baseline/tcp | supersocket/ws)
+    supersocket/tcp | supersocket-epoll/tcp | baseline/tcp | supersocket/ws)
       case $proto in line) app=lineecho ;; len) app=lenecho ;; echo) app=echo ;; esac
-      local bin=$ss
+      local bin=$ss engine=goroutine
       [ "$label" = baseline ] && bin="$here/bin/supersocket-baseline"
-      if [ "$transport" = tcp ]; then
+      [ "$label" = supersocket-epoll ] && engine=epoll
+      if [ "$transport" = tcp ] && [ "$label" = baseline ]; then
+        # An earlier build may predate -engine: its default engine.
         taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -addr "$addr" -log-level warn \
           -max-connections 1000000 >"$logf" 2>&1 &
+      elif [ "$transport" = tcp ]; then
+        taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -addr "$addr" -log-level warn \
+          -max-connections 1000000 -engine "$engine" >"$logf" 2>&1 &
       elif [ "$ss_mode_ws" = 1 ]; then
         taskset -c "$SERVER_CPU" "$bin" serve -app "$app" -mode ws -addr "$addr" -log-level warn \
           -max-connections 1000000 >"$logf" 2>&1 &
@@ -333,6 +347,27 @@ if [ -n "$IDLE" ]; then
   done
 fi
 
+if [ -n "$ACCEPT" ]; then
+  : >"$OUT/accept.jsonl"
+  for n in $ACCEPT; do
+    log "== new connections: $n clients × ${#servers[@]} servers × $ACCEPT_RUNS runs ($IDLE_PROTO)"
+    for i in "${!servers[@]}"; do
+      start_server "${servers[$i]}" "$IDLE_PROTO" "$((PORT + 85 + i))"
+    done
+    for run in $(seq "$ACCEPT_RUNS"); do
+      for k in "${!servers[@]}"; do
+        i=$(((k + run) % ${#servers[@]}))
+        label=${servers[$i]}
+        taskset -c "$LOAD_CPU" "$ss" bench -accept -conns "$n" -addr "127.0.0.1:$((PORT + 85 + i))" \
+          -proto "$IDLE_PROTO" -duration "$DURATION" -warmup "$WARMUP" -server-pid "${pids[$label]}" \
+          -label "$label" -json >>"$OUT/accept.jsonl" 2>>"$OUT/bench.log" ||
+          log "  $label accept run $run reported errors"
+      done
+    done
+    stop_servers
+  done
+fi
+
 if [ "${PROFILE:-0}" = 1 ]; then
   app=${PROFILE_APP:-echo}
   load=${PROFILE_LOAD:--proto echo -conns 64 -pipeline 16 -size 64 -duration 10s}
@@ -402,6 +437,7 @@ busy_check "after the runs"
 reports=()
 [ -s "$OUT/load.jsonl" ] && reports+=("$OUT/load.jsonl")
 [ -s "$OUT/idle.jsonl" ] && reports+=("$OUT/idle.jsonl")
+[ -s "$OUT/accept.jsonl" ] && reports+=("$OUT/accept.jsonl")
 if [ ${#reports[@]} -gt 0 ]; then
   echo
   grep -E '^(go|nproc|Model name|pinning|settings|CPU busy)' "$OUT/machine.txt" || true

@@ -40,6 +40,7 @@ type options struct {
 	idle       int
 	idleSettle time.Duration
 	idleHold   time.Duration
+	accept     bool
 	report     bool
 	wsPath     string
 
@@ -51,6 +52,7 @@ type options struct {
 
 const usage = `usage: supersocket bench [flags]              a load run
        supersocket bench -idle N [flags]      idle-connection memory
+       supersocket bench -accept [flags]      new connections per second
        supersocket bench -report FILE...      medians and ratios of -json results
 
 Load: -conns connections each keep -pipeline requests in flight for -duration. Every
@@ -99,6 +101,11 @@ open-file limit is raised to its hard limit; each side needs N descriptors.
   -idle-settle D         wait before measuring (default 1s)
   -idle-hold D           keep the connections open this long after measuring (default 0)
 
+New connections (-accept): -conns clients each open a connection, make one exchange,
+reset the connection (SO_LINGER 0: no TIME_WAIT on either side) and start over, for
+-duration after -warmup. It reports connections per second, the server's CPU time per
+connection (with -server-pid) and the time of a whole connection, dial to reply.
+
 Report (-report FILE...): reads -json results (one per line; "-" is stdin) and prints,
 per cell, the median of each figure over the runs, with ratios between the servers
 labelled supersocket, net and gnet.
@@ -136,6 +143,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.idle, "idle", 0, "")
 	fs.DurationVar(&o.idleSettle, "idle-settle", time.Second, "")
 	fs.DurationVar(&o.idleHold, "idle-hold", 0, "")
+	fs.BoolVar(&o.accept, "accept", false, "")
 	fs.BoolVar(&o.report, "report", false, "")
 	fs.StringVar(&o.wsPath, "ws", "", "")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "")
@@ -193,6 +201,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	if o.idle > 0 {
 		return idleMain(ctx, &o, cd, stdout, stderr)
+	}
+	if o.accept {
+		return acceptMain(ctx, &o, cd, stdout, stderr)
 	}
 	return loadMain(ctx, &o, cd, stdout, stderr)
 }
@@ -252,6 +263,9 @@ func (o *options) validate() error {
 	}
 	if o.idle > 0 && o.plot != "" {
 		return errors.New("-plot: no latencies in -idle mode")
+	}
+	if o.idle > 0 && o.accept {
+		return errors.New("-accept and -idle: one mode at a time")
 	}
 	return nil
 }

@@ -18,8 +18,10 @@ import (
 // user would write instead.
 const (
 	labelSelf = "supersocket"
-	labelNet  = "net"
-	labelGnet = "gnet"
+	// labelEpoll is supersocket on its epoll engine (serve -engine epoll).
+	labelEpoll = "supersocket-epoll"
+	labelNet   = "net"
+	labelGnet  = "gnet"
 	// labelGorilla is the WebSocket baseline: bench/wsecho, gorilla/websocket on net/http.
 	labelGorilla = "gorilla"
 )
@@ -30,6 +32,18 @@ const (
 	targetCPUVsGnet = 1.1  // supersocket server CPU/msg ÷ gnet's, at most
 	targetIdleBytes = 4500 // supersocket idle RSS per connection at 10 000 connections, at most
 	targetIdleConns = 10000
+	// The epoll engine's: server CPU/msg ÷ gnet's at most targetCPUVsGnet in every cell
+	// and targetEpollCPUMedian at the median; msgs/s ÷ net's at least targetVsNet where
+	// the load tool is not saturated; p99 ÷ the goroutine engine's at most targetEpollP99
+	// at targetP99Conns connections, pipeline 1; idle RSS at most targetEpollIdleBytes
+	// per connection at targetEpollIdleConns connections; new connections per second ÷
+	// gnet's at least targetAcceptVsGnet.
+	targetEpollCPUMedian = 1.0
+	targetEpollP99       = 1.0
+	targetP99Conns       = 1000
+	targetEpollIdleBytes = 1000
+	targetEpollIdleConns = 19000
+	targetAcceptVsGnet   = 1.0
 	// Over WebSocket: supersocket ÷ gorilla msgs/s, at least, in every cell; server
 	// CPU/msg ÷ gorilla's, at most; idle RSS per connection ÷ supersocket's own over raw
 	// TCP, at most.
@@ -118,7 +132,7 @@ func median(xs []float64) float64 {
 // labelOrder puts the known labels first, then the rest sorted.
 func labelOrder(labels map[string]bool) []string {
 	var out []string
-	known := []string{labelSelf, labelNet, labelGnet, labelGorilla}
+	known := []string{labelSelf, labelEpoll, labelNet, labelGnet, labelGorilla}
 	for _, l := range known {
 		if labels[l] {
 			out = append(out, l)
@@ -139,6 +153,7 @@ func labelOrder(labels map[string]bool) []string {
 func writeReport(w io.Writer, recs []resultJSON) {
 	cells := map[cellKey]map[string][]resultJSON{}
 	idle := map[idleKey]map[int][]resultJSON{}
+	accepts := map[string]map[int][]resultJSON{} // label → clients → runs
 	labels := map[string]bool{}
 	for _, r := range recs {
 		label := cmp.Or(r.Label, r.Addr)
@@ -156,6 +171,11 @@ func writeReport(w io.Writer, recs []resultJSON) {
 				idle[k] = map[int][]resultJSON{}
 			}
 			idle[k][r.Conns] = append(idle[k][r.Conns], r)
+		case "accept":
+			if accepts[label] == nil {
+				accepts[label] = map[int][]resultJSON{}
+			}
+			accepts[label][r.Conns] = append(accepts[label][r.Conns], r)
 		}
 	}
 	order := labelOrder(labels)
@@ -164,5 +184,8 @@ func writeReport(w io.Writer, recs []resultJSON) {
 	}
 	if len(idle) > 0 {
 		writeIdleReport(w, idle, order)
+	}
+	if len(accepts) > 0 {
+		writeAcceptReport(w, accepts, order)
 	}
 }

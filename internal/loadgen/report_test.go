@@ -98,7 +98,7 @@ func TestBenchReportWebSocket(t *testing.T) {
 		"target supersocket ÷ gorilla server CPU/msg <= 0.80 (WebSocket): 1 of 1 cells met",
 		"target supersocket ÷ net msgs/s >= 1.00 in every cell: 1 of 1 cells met",
 		"5.20 KB ÷ 4.00 KB = 1.30×, MISSED",
-		"gorilla      echo   ws",
+		"gorilla           echo   ws",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
@@ -108,5 +108,54 @@ func TestBenchReportWebSocket(t *testing.T) {
 	tcp, ws, _ := strings.Cut(out.String(), "== echo over WebSocket")
 	if strings.Contains(tcp[strings.Index(tcp, "== echo"):], "gorilla msg/s") || strings.Contains(ws, "net msg/s") {
 		t.Errorf("columns of another transport:\n%s", out.String())
+	}
+}
+
+// The epoll engine is a second supersocket server in the matrix: its own ratio columns
+// and targets (CPU/msg against gnet in every cell and at the median, msgs/s against net
+// where the load tool is not saturated, p99 against the goroutine engine at 1000
+// connections and pipeline 1), and its idle target at 19 000 connections.
+func TestBenchReportEpoll(t *testing.T) {
+	var in bytes.Buffer
+	add := func(r resultJSON) {
+		b, _ := json.Marshal(r)
+		in.Write(append(b, '\n'))
+	}
+	for range 3 {
+		// 1000 connections, pipeline 1: ep's CPU 0.9× gnet's, its p99 0.5× ss's.
+		for label, v := range map[string][3]float64{ // msgs/s, CPU ns, p99 µs
+			labelSelf: {1000, 1000, 200}, labelEpoll: {1000, 900, 100}, labelNet: {900, 1100, 300}, labelGnet: {1000, 1000, 100},
+		} {
+			add(resultJSON{Mode: "load", Label: label, Proto: protoEcho, Conns: 1000, Pipeline: 1, Size: 64,
+				MsgsPerSec: v[0], ServerCPUNsPerMsg: ptr(v[1]), ClientCPUUtil: 0.5, LatencyUS: &latencyJSON{P99: v[2]}})
+		}
+		// 64 connections, pipeline 16, load tool saturated: ep's msgs/s below net's does
+		// not count; its CPU 1.2× gnet's misses.
+		for label, v := range map[string][2]float64{labelSelf: {1000, 1000}, labelEpoll: {800, 1200}, labelNet: {1000, 1000}, labelGnet: {1000, 1000}} {
+			add(resultJSON{Mode: "load", Label: label, Proto: protoEcho, Conns: 64, Pipeline: 16, Size: 64,
+				MsgsPerSec: v[0], ServerCPUNsPerMsg: ptr(v[1]), ClientCPUUtil: 0.95, LatencyUS: &latencyJSON{P99: 100}})
+		}
+	}
+	add(resultJSON{Mode: "idle", Label: labelEpoll, Proto: protoEcho, Conns: 19000, OpenConns: 19000, RSSPerConn: ptr(650)})
+	add(resultJSON{Mode: "idle", Label: labelEpoll, Proto: protoEcho, Conns: 10000, OpenConns: 10000, RSSPerConn: ptr(700)})
+	var out bytes.Buffer
+	recs, err := readResultsFrom(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeReport(&out, recs)
+	for _, want := range []string{
+		"ep msg/s", "ep÷net", "ep÷gnet",
+		"target supersocket-epoll ÷ net msgs/s >= 1.00 in every cell where the load tool is not saturated: 1 of 1 cells met",
+		"target supersocket-epoll ÷ gnet server CPU/msg <= 1.10: 1 of 2 cells met",
+		"missed: echo c=64 p=16 64 B (1.20×",
+		"target supersocket-epoll ÷ gnet server CPU/msg <= 1.00 at the median of the matrix: 1.05×, MISSED",
+		"target supersocket-epoll ÷ supersocket p99 latency <= 1.00 at 1000 connections, pipeline 1: 1 of 1 cells met (median ratio 0.50×)",
+		"target supersocket-epoll idle RSS <= 1.0 KB/conn at 19000 connections (echo): 0.65 KB, met",
+		"target supersocket ÷ net msgs/s >= 1.00 in every cell: 2 of 2 cells met",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }
