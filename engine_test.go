@@ -32,7 +32,14 @@ func engines() []string {
 func TestBlockedHandlerStallsOnlyItsSession(t *testing.T) {
 	for _, engine := range engines() {
 		for _, how := range []string{"channel", "spin"} {
-			t.Run(engine+"/"+how, func(t *testing.T) { testBlockedHandler(t, engine, how) })
+			t.Run(engine+"/"+how, func(t *testing.T) {
+				if how == "spin" && runtime.GOMAXPROCS(0) == 1 {
+					// The spinning handler and this test's client share the only P: the
+					// client waits for the scheduler's time slices, whatever the engine.
+					t.Skip("GOMAXPROCS=1")
+				}
+				testBlockedHandler(t, engine, how)
+			})
 		}
 	}
 }

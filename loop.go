@@ -18,8 +18,8 @@ import (
 // The epoll engine (Config.Engine "epoll"; docs/engines.md draws it).
 //
 // N loops (N = GOMAXPROCS) each own an epoll instance and the raw sockets registered in
-// it, edge-triggered. A loop's goroutine, its runner, waits on the instance through Go's
-// poller, reads each ready socket into the runner's buffer, runs the session's filter and
+// it, edge-triggered. A loop's goroutine, its runner, waits on the instance (in a
+// blocking epoll_wait, as gnet's loops do: eventloop.Poller), reads each ready socket into the runner's buffer, runs the session's filter and
 // its handlers right there, and writes the replies with non-blocking writes; what a
 // socket does not take is written when epoll reports it writable. An idle session
 // therefore holds no goroutine, no buffer and no net.Conn: its socket, its Session and a
@@ -112,7 +112,7 @@ func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS [
 		if err != nil {
 			srv.log.Warn("the epoll engine cannot start; serving with the goroutine engine", "err", err)
 			for _, l := range e.loops {
-				l.p.Close()
+				l.p.Release()
 			}
 			return nil
 		}
@@ -243,6 +243,15 @@ func (e *engine[T]) closeLoops() {
 	})
 }
 
+// abortAll closes every session of loop l at once: its epoll instance failed.
+func (e *engine[T]) abortAll(l *loop[T]) {
+	for s := range e.srv.Sessions() {
+		if c, ok := s.tr.(*loopConn[T]); ok && c.loop == l {
+			s.abort(CloseInternalError)
+		}
+	}
+}
+
 // watch is the supervisor's look at the loop: a runner that has been serving one
 // session since the last look is held by a handler, and loses the loop. It reports
 // whether the loop served anything since the last look.
@@ -297,13 +306,23 @@ func (l *loop[T]) run(rn *runner) {
 			// look for new events that does not wait.
 			l.cur, l.again = l.again, l.cur[:0]
 			if err := l.p.Poll(); err != nil {
+				l.p.Release()
 				return
 			}
 			l.next = 0
 			continue
 		}
 		if err := l.p.Wait(); err != nil {
-			return // closed: the run stopped and every session has finished
+			if err != eventloop.ErrClosed {
+				// Not seen in practice (epoll_wait fails only for bad arguments): the
+				// loop's sessions must not hang, and the loop must not spin.
+				l.e.srv.log.Error("epoll loop failed; its sessions are closed", "err", err)
+				l.e.abortAll(l)
+				time.Sleep(100 * time.Millisecond)
+				continue // until closed
+			}
+			l.p.Release() // closed: the run stopped and every session has finished
+			return
 		}
 		l.next = 0
 	}
