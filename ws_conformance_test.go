@@ -1,14 +1,18 @@
 package supersocket
 
 import (
+	"bytes"
+	"compress/flate"
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,10 +199,11 @@ func closed(code websocket.CloseCode) wsEvent {
 // confCase is one conformance case.
 type confCase struct {
 	id, name string
-	text     bool         // the case talks to the text listener
-	offer    string       // a Sec-WebSocket-Extensions offer, "" for none
-	script   []any        // wsFrame, together, rawBytes, halfClose, wsEvent
-	lazy     func() []any // the script, built when the case runs (large payloads)
+	text     bool                     // the case talks to the text listener
+	offer    string                   // a Sec-WebSocket-Extensions offer, "" for none
+	declined bool                     // the server declines the offer: no permessage-deflate
+	script   []any                    // wsFrame, together, rawBytes, halfClose, wsEvent
+	lazy     func(t *testing.T) []any // the script, built when the case runs (large payloads)
 	reason   CloseReason
 	// desync: the server has stopped reading frames (it refused a header it cannot
 	// follow), so the client's close frame goes unseen: the client also shuts its
@@ -213,14 +218,14 @@ type confCase struct {
 // tc.reason.
 func (tc confCase) run(t *testing.T, cs *confServer) {
 	c, reasons, _ := cs.dial(t, tc.text, offerHeader(tc.offer)...)
-	if tc.offer != "" && !c.deflate {
-		t.Fatalf("offer %q: permessage-deflate not negotiated", tc.offer)
+	if want := tc.offer != "" && !tc.declined; c.deflate != want {
+		t.Fatalf("offer %q: permessage-deflate negotiated %v, want %v", tc.offer, c.deflate, want)
 	}
 	var clientClosed, serverClosed bool
 	var serverCode websocket.CloseCode
 	script := tc.script
 	if tc.lazy != nil {
-		script = tc.lazy()
+		script = tc.lazy(t)
 	}
 	for i, step := range script {
 		switch s := step.(type) {
@@ -748,7 +753,7 @@ func TestWebSocketConformance_UTF8AndClosing(t *testing.T) {
 // 256 KiB.
 func autobahn9() []confCase {
 	var cases []confCase
-	echo := func(id, name string, text bool, script func() []any) {
+	echo := func(id, name string, text bool, script func(*testing.T) []any) {
 		cases = append(cases, confCase{id: id, name: name, text: text, lazy: script, reason: CloseClientClosing})
 	}
 	message := func(op websocket.Opcode, p string) wsEvent { return wsEvent{op: op, payload: p} }
@@ -760,28 +765,28 @@ func autobahn9() []confCase {
 	for g, op := range []websocket.Opcode{websocket.OpText, websocket.OpBinary} {
 		pattern := map[websocket.Opcode]string{websocket.OpText: "BAsd7&jh23", websocket.OpBinary: "\x00\xfe\x23\xfa\xf0"}[op]
 		for i, n := range sizes {
-			echo(fmt.Sprintf("9.%d.%d", g+1, i+1), fmt.Sprintf("%d bytes", n), op == websocket.OpText, func() []any {
+			echo(fmt.Sprintf("9.%d.%d", g+1, i+1), fmt.Sprintf("%d bytes", n), op == websocket.OpText, func(*testing.T) []any {
 				p := repeat(pattern, n)
 				return []any{fr(op, p), message(op, p)}
 			})
 		}
 		for i, fs := range []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
 			echo(fmt.Sprintf("9.%d.%d", g+3, i+1), fmt.Sprintf("%d bytes in %d-byte fragments", fragmented, fs),
-				op == websocket.OpText, func() []any {
+				op == websocket.OpText, func(*testing.T) []any {
 					p := repeat("*", fragmented)
 					return []any{together(fragments(op, p, fs)), message(op, p)}
 				})
 		}
 		for i, chop := range []int{64, 128, 256, 512, 1024, 2048} {
 			echo(fmt.Sprintf("9.%d.%d", g+5, i+1), fmt.Sprintf("%d bytes chopped %d", chopped, chop), op == websocket.OpText,
-				func() []any {
+				func(*testing.T) []any {
 					p := repeat(pattern, chopped)
 					return []any{fr(op, p).chopped(chop), message(op, p)}
 				})
 		}
 		for i, n := range []int{0, 16, 64, 256, 1024, 4096} {
 			echo(fmt.Sprintf("9.%d.%d", g+7, i+1), fmt.Sprintf("%d round trips of %d bytes", roundTrips, n),
-				op == websocket.OpText, func() []any {
+				op == websocket.OpText, func(*testing.T) []any {
 					var script []any
 					p := repeat("*", n)
 					for range roundTrips {
@@ -923,4 +928,242 @@ func totalAlloc() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.TotalAlloc
+}
+
+// Groups 12 and 13, permessage-deflate: compressed messages of many sizes, whole and in
+// fragments, echoed (compressed back when 64 bytes or more), with every offer of
+// Autobahn's group 13; an offer the server cannot honour (a window under 15 bits) is
+// declined and the messages go uncompressed. Autobahn sends 1000 messages per case from
+// five files; here one or two (up to 16 KiB) per case from five generated data sets of
+// the same kinds, and group 13 takes six of the eighteen sizes.
+func autobahn12and13() []confCase {
+	type size struct{ n, frag int }
+	var sizes []size
+	for _, n := range []int{16, 64, 256, 1 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10} {
+		sizes = append(sizes, size{n, 0})
+	}
+	for _, n := range []int{8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10} {
+		sizes = append(sizes, size{n, 256})
+	}
+	for _, f := range []int{1 << 10, 4 << 10, 32 << 10} {
+		sizes = append(sizes, size{128 << 10, f})
+	}
+	sets := compressionData()
+	var cases []confCase
+	add := func(id string, set dataSet, sz size, offer string, declined bool) {
+		name := fmt.Sprintf("%s, %d bytes", set.name, sz.n)
+		if sz.frag > 0 {
+			name += fmt.Sprintf(" in %d-byte fragments", sz.frag)
+		}
+		cases = append(cases, confCase{id: id, name: name, text: set.text, offer: offer, declined: declined,
+			reason: CloseClientClosing, lazy: func(t *testing.T) []any {
+				var script []any
+				for k := range 1 + btoi(sz.n <= 16<<10) { // a second message: no context is taken over
+					msg := set.window(k*(sz.n+7919), sz.n)
+					payload := []byte(msg)
+					rsv := uint8(0)
+					if !declined {
+						payload, rsv = deflateMessage(t, payload), websocket.Rsv1
+					}
+					frames := fragments(set.op(), string(payload), max(sz.frag, len(payload), 1))
+					frames[0].rsv = rsv
+					script = append(script, together(frames), wsEvent{op: set.op(), payload: msg})
+				}
+				return script
+			}})
+	}
+	const browser = "permessage-deflate; client_max_window_bits"
+	for j, set := range sets {
+		for i, sz := range sizes {
+			add(fmt.Sprintf("12.%d.%d", j+1, i+1), set, sz, browser, false)
+		}
+	}
+	offers := []struct {
+		offer    string
+		declined bool
+	}{
+		{"permessage-deflate", false},
+		{"permessage-deflate; server_no_context_takeover", false},
+		{"permessage-deflate; server_max_window_bits=9", true},
+		{"permessage-deflate; server_max_window_bits=15", false},
+		{"permessage-deflate; server_no_context_takeover; server_max_window_bits=9", true},
+		{"permessage-deflate; server_no_context_takeover; server_max_window_bits=15", false},
+		{"permessage-deflate; server_no_context_takeover; server_max_window_bits=9, " +
+			"permessage-deflate; server_no_context_takeover, permessage-deflate", false},
+	}
+	for j, o := range offers {
+		for i, sz := range sizes {
+			// Of Autobahn's 18 sizes, six per offer: small, medium, the largest, and it
+			// in small, medium and large fragments.
+			if slices.Contains([]int{1, 4, 7, 10, 15, 18}, i+1) {
+				add(fmt.Sprintf("13.%d.%d", j+1, i+1), sets[0], sz, o.offer, o.declined)
+			}
+		}
+	}
+	return cases
+}
+
+// dataSet is data to compress, of one of the kinds of Autobahn's files.
+type dataSet struct {
+	name string
+	text bool // sent as text messages (UTF-8)
+	data string
+}
+
+func (d dataSet) op() websocket.Opcode {
+	if d.text {
+		return websocket.OpText
+	}
+	return websocket.OpBinary
+}
+
+// window returns n bytes of the data from offset on, wrapping around; a text window is
+// cut at code points (it may be a few bytes shorter).
+func (d dataSet) window(offset, n int) string {
+	offset %= len(d.data)
+	for d.text && !utf8.RuneStart(d.data[offset]) {
+		offset = (offset + 1) % len(d.data)
+	}
+	s := d.data[offset:min(offset+n, len(d.data))]
+	if len(s) < n {
+		s += d.data[:n-len(s)]
+	}
+	for d.text && len(s) > 0 {
+		if r, _ := utf8.DecodeLastRuneInString(s); r != utf8.RuneError {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// compressionData returns 256 KiB of each of five kinds of data, made from a fixed seed:
+// JSON, an 8-bit image, prose with non-ASCII letters, HTML, and incompressible bytes.
+func compressionData() []dataSet {
+	const n = 256 << 10
+	r := rand.New(rand.NewPCG(12, 13))
+	words := []string{"Faust", "Gretchen", "Mephistopheles", "und", "der", "die", "Straße", "Größe", "schön",
+		"über", "Mühe", "Natur", "Geist", "habe", "nun", "ach", "Philosophie", "Juristerei", "Medizin"}
+	var json, prose, html strings.Builder
+	for json.Len() < n {
+		fmt.Fprintf(&json, `{"id":%d,"name":"user%d","active":%v,"score":%.4f,"tags":["%s","%s"]},`,
+			r.IntN(1e6), r.IntN(1e4), r.IntN(2) == 0, r.Float64(), words[r.IntN(len(words))], words[r.IntN(len(words))])
+	}
+	for prose.Len() < n {
+		prose.WriteString(words[r.IntN(len(words))])
+		prose.WriteString([]string{" ", " ", " ", ", ", ".\n"}[r.IntN(5)])
+	}
+	for html.Len() < n {
+		fmt.Fprintf(&html, `<div class="row r%d"><a href="/item/%d">%s</a><span>%d</span></div>`+"\n",
+			r.IntN(10), r.IntN(1e5), words[r.IntN(len(words))], r.IntN(1e3))
+	}
+	image := make([]byte, n)
+	for i := range image {
+		x, y := i%512, i/512
+		image[i] = byte((x+y)/4 + r.IntN(8))
+	}
+	random := make([]byte, n)
+	for i := range random {
+		random[i] = byte(r.Uint32())
+	}
+	return []dataSet{
+		{"JSON", true, json.String()[:n]},
+		{"image", false, string(image)},
+		{"prose", true, prose.String()},
+		{"HTML", true, html.String()[:n]},
+		{"random bytes", false, string(random)},
+	}
+}
+
+// Groups 12 and 13 on raw frames, and the ways a client can get compression wrong.
+func TestWebSocketConformance_Compression(t *testing.T) {
+	cs := startConfServer(t, nil)
+	runCases(t, cs, append(autobahn12and13(), compressionErrors(t)...))
+}
+
+// compressionErrors: RSV1 is allowed on the first frame of a data message only, and only
+// once negotiated (3.4 covers a session without it); a compressed message must inflate,
+// to valid UTF-8 for text, and to no more than MaxRequestLength (a zip bomb fails with
+// 1009, in step with the frames: the client's close frame is seen). A message may also go
+// uncompressed in a compressing session, and an empty compressed message holds no
+// request.
+func compressionErrors(t *testing.T) []confCase {
+	const offer = "permessage-deflate"
+	z := func(op websocket.Opcode, msg string) wsFrame {
+		return wsFrame{fin: true, rsv: websocket.Rsv1, op: op, payload: deflateMessage(t, []byte(msg))}
+	}
+	hello := "Hello, compressed world! Hello, compressed world!"
+	zh := deflateMessage(t, []byte(hello))
+	bomb := zipBomb(t, confLimit+1)
+	fail := func(id, name string, code websocket.CloseCode, script ...any) confCase {
+		return confCase{id: id, name: name, text: true, offer: offer, script: append(script, closed(code)), reason: CloseProtocolError}
+	}
+	ok := func(id, name string, script ...any) confCase {
+		return confCase{id: id, name: name, text: true, offer: offer, script: script, reason: CloseClientClosing}
+	}
+	return []confCase{
+		fail("Z.1", "RSV1 on a continuation frame", websocket.CloseProtocolError,
+			wsFrame{rsv: websocket.Rsv1, op: websocket.OpText, payload: zh[:5]}, wsFrame{fin: true, rsv: websocket.Rsv1,
+				op: websocket.OpContinuation, payload: zh[5:]}),
+		fail("Z.2", "RSV1 on a ping", websocket.CloseProtocolError, ping("x").withRsv(websocket.Rsv1)),
+		fail("Z.3", "compressed bytes that do not inflate", websocket.CloseInvalidPayload,
+			wsFrame{fin: true, rsv: websocket.Rsv1, op: websocket.OpBinary, payload: []byte{0xff, 0xff, 0xff, 0xff}}),
+		fail("Z.4", "compressed text that is not UTF-8", websocket.CloseInvalidPayload, z(websocket.OpText, "caf\xe9 au lait")),
+		fail("Z.5", "a zip bomb: 16 MiB + 1 inflated from a few KiB", websocket.CloseMessageTooBig,
+			wsFrame{fin: true, rsv: websocket.Rsv1, op: websocket.OpBinary, payload: bomb}),
+		ok("Z.6", "compressed, then uncompressed, then compressed", z(websocket.OpText, hello), echoT(hello),
+			txt(hello), echoT(hello), z(websocket.OpText, hello), echoT(hello)),
+		ok("Z.7", "an empty compressed message", z(websocket.OpText, ""), txt("after"), echoT("after")),
+		ok("Z.8", "a ping between the fragments of a compressed message", wsFrame{rsv: websocket.Rsv1,
+			op: websocket.OpText, payload: zh[:7]}, ping("p"), cont(string(zh[7:])), pong("p"), echoT(hello)),
+		ok("Z.9", "a compressed message chopped 1", z(websocket.OpText, hello).chopped(1), echoT(hello)),
+	}
+}
+
+// zipBomb returns a permessage-deflate payload that inflates to n zero bytes or a
+// little more: one compressed MiB of zeros, sync-flushed (so each copy starts on a byte
+// boundary and refers only to itself), repeated.
+func zipBomb(t *testing.T, n int) []byte {
+	var buf bytes.Buffer
+	fw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(make([]byte, 1<<20))
+	fw.Flush()
+	mib := buf.Bytes()
+	return bytes.Repeat(mib, (n+1<<20-1)>>20)[:len(mib)*((n+1<<20-1)>>20)-4]
+}
+
+// A zip bomb costs the server its limit, not what the bomb inflates to: 32 MiB of zeros,
+// in a message of about 32 KiB, with MaxRequestLength at 64 KiB.
+func TestWebSocket_ZipBombIsRefusedWithoutTheMemory(t *testing.T) {
+	cs := startConfServer(t, func(cfg *Config) { cfg.MaxRequestLength = DefaultMaxRequestLength })
+	bomb := zipBomb(t, 32<<20)
+	if len(bomb) > DefaultMaxRequestLength {
+		t.Fatalf("a %d-byte bomb: over the limit before it inflates", len(bomb))
+	}
+	c, reasons, _ := cs.dial(t, false, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+	if !c.deflate {
+		t.Fatal("permessage-deflate not negotiated")
+	}
+	frame := encodeFrame(true, websocket.Rsv1, websocket.OpBinary, bomb, &c.key)
+	before := totalAlloc()
+	c.write(frame, 0)
+	c.expectClose(websocket.CloseMessageTooBig)
+	if grew := totalAlloc() - before; grew > 8<<20 {
+		t.Errorf("the server allocated %d bytes for a %d-byte zip bomb", grew, len(bomb))
+	}
+	c.closeWith(websocket.CloseMessageTooBig, "")
+	c.expectEOF()
+	if got := recv(t, reasons, "Closed"); got != CloseProtocolError {
+		t.Errorf("closed with %v, want ProtocolError", got)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -314,7 +314,24 @@ func (c *wsClient) expectEOF() {
 	}
 }
 
-// inflateMessage inflates a permessage-deflate message (RFC 7692 §7.2.2).
+// deflateMessage compresses a message as permessage-deflate does (RFC 7692 §7.2.1): one
+// sync-flushed deflate stream without its 4-byte tail, without context takeover.
+func deflateMessage(t testing.TB, msg []byte) []byte {
+	var buf bytes.Buffer
+	fw, err := flate.NewWriter(&buf, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(msg)
+	fw.Flush()
+	b := buf.Bytes()
+	if !bytes.HasSuffix(b, []byte{0, 0, 0xff, 0xff}) {
+		t.Fatalf("a sync flush without its tail: %x", b[max(len(b)-8, 0):])
+	}
+	return b[:len(b)-4]
+}
+
+// inflateMessage undoes deflateMessage.
 func inflateMessage(t testing.TB, z []byte) []byte {
 	fr := flate.NewReader(io.MultiReader(bytes.NewReader(z), bytes.NewReader([]byte{0, 0, 0xff, 0xff})))
 	b, err := io.ReadAll(fr)
