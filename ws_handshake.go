@@ -110,12 +110,14 @@ func chooseSubprotocol(ours, offered []string) string {
 // refuseUpgrade answers a refused upgrade request with its HTTP status and reason.
 func refuseUpgrade(c net.Conn, herr *websocket.HandshakeError) {
 	body := herr.Reason + "\n"
-	var extra string
+	connection, extra := "close", ""
 	if herr.Status == 426 {
-		extra = "Sec-WebSocket-Version: 13\r\n"
+		// RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (Upgrade, with
+		// "upgrade" in Connection); RFC 6455 §4.4: and the versions spoken.
+		connection, extra = "Upgrade, close", "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
 	}
-	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n%s",
-		herr.Status, statusText[herr.Status], len(body), extra, body)
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: %s\r\n%s\r\n%s",
+		herr.Status, statusText[herr.Status], len(body), connection, extra, body)
 }
 
 // isWebSocket reports whether a listener network is the WebSocket one.

@@ -404,31 +404,3 @@ func TestWebSocket_ShutdownSends1001(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// Handshakes that are not valid upgrades get their HTTP status and create no session.
-func TestWebSocket_HandshakeRefusals(t *testing.T) {
-	srv := startServer(t, Config{Listeners: wsListener(&WebSocketConfig{Origins: []string{"https://good.example"}})},
-		Handlers[struct{}]{Request: echoFrame[struct{}]})
-	for _, tc := range []struct {
-		name, req string
-		status    int
-	}{
-		{"wrong path", upgradeRequest("/other"), 404},
-		{"bad origin", upgradeRequest("/ws", "Origin: https://evil.example\r\n"), 403},
-		{"POST", strings.Replace(upgradeRequest("/ws"), "GET", "POST", 1), 405},
-		{"version 8", strings.Replace(upgradeRequest("/ws"), "Version: 13", "Version: 8", 1), 426},
-		{"no key", strings.Replace(upgradeRequest("/ws"), "Sec-WebSocket-Key", "X-Key", 1), 400},
-		{"plain GET", "GET /ws HTTP/1.1\r\nHost: a\r\n\r\n", 426},
-	} {
-		_, resp := dialWSRaw(t, addrOf(srv), tc.req)
-		if resp.StatusCode != tc.status {
-			t.Errorf("%s: %s, want %d", tc.name, resp.Status, tc.status)
-		}
-	}
-	if c := dialWS(t, addrOf(srv), "Origin: https://GOOD.example\r\n"); c == nil {
-		t.Fatal("an allowed origin was refused")
-	}
-	if st := srv.Stats(); st.HandshakeFailures != 6 || st.Accepted != 7 {
-		t.Errorf("Stats: %d handshake failures of %d accepted, want 6 of 7", st.HandshakeFailures, st.Accepted)
-	}
-}
