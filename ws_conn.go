@@ -374,15 +374,18 @@ func (w *wsConn[T]) wake(linger time.Duration) bool {
 	if linger < 0 {
 		st.queue.Discard()
 	}
+	_, queued := st.queue.Len()
 	code, text := w.closeCode(reason)
 	var b [websocket.MaxControlPayload]byte
 	w.closing.Store(true)
 	if st.queue.CloseWith(w.frame(websocket.OpClose, websocket.AppendClose(b[:0], code, text))) {
 		st.conn.SetWriteDeadline(time.Now().Add(max(linger, w.cfg.CloseTimeout)))
 	}
+	// The client has CloseTimeout to answer once the close frame is out: behind bytes
+	// still queued, that may take up to linger more.
 	wait := w.cfg.CloseTimeout
-	if linger > 0 {
-		wait = min(wait, linger) + linger // the close frame may queue behind a flush
+	if linger > 0 && queued > 0 {
+		wait += linger
 	}
 	st.conn.SetReadDeadline(time.Now().Add(wait))
 	st.s.srv.unpark(&st.tok)
