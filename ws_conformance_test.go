@@ -112,10 +112,7 @@ func (cs *confServer) dial(t *testing.T, text bool, extra ...string) (*wsClient,
 		addr = cs.text
 	}
 	conn := dialConn(t, addr)
-	ch := make(chan CloseReason, 1)
-	cs.mu.Lock()
-	cs.reasons[conn.LocalAddr().String()] = ch
-	cs.mu.Unlock()
+	ch := cs.register(conn)
 	c, resp := handshakeWS(t, conn, upgradeRequest("/ws", extra...))
 	if resp.StatusCode != 101 {
 		t.Fatalf("handshake: %s", resp.Status)
@@ -125,6 +122,16 @@ func (cs *confServer) dial(t *testing.T, text bool, extra ...string) (*wsClient,
 	}
 	c.deflate = strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
 	return c, ch, resp
+}
+
+// register returns the channel that gets the close reason of conn's session, before
+// conn's session can close.
+func (cs *confServer) register(conn net.Conn) <-chan CloseReason {
+	ch := make(chan CloseReason, 1)
+	cs.mu.Lock()
+	cs.reasons[conn.LocalAddr().String()] = ch
+	cs.mu.Unlock()
+	return ch
 }
 
 // The steps of a case's script, besides the frames it sends (wsFrame) and the events it
@@ -1037,9 +1044,10 @@ func (d dataSet) window(offset, n int) string {
 	return s
 }
 
-// compressionData returns 256 KiB of each of five kinds of data, made from a fixed seed:
-// JSON, an 8-bit image, prose with non-ASCII letters, HTML, and incompressible bytes.
-func compressionData() []dataSet {
+// compressionData returns 256 KiB of each of five kinds of data, made once from a fixed
+// seed: JSON, an 8-bit image, prose with non-ASCII letters, HTML, and incompressible
+// bytes.
+var compressionData = sync.OnceValue(func() []dataSet {
 	const n = 256 << 10
 	r := rand.New(rand.NewPCG(12, 13))
 	words := []string{"Faust", "Gretchen", "Mephistopheles", "und", "der", "die", "Straße", "Größe", "schön",
@@ -1073,7 +1081,7 @@ func compressionData() []dataSet {
 		{"HTML", true, html.String()[:n]},
 		{"random bytes", false, string(random)},
 	}
-}
+})
 
 // Groups 12 and 13 on raw frames, and the ways a client can get compression wrong.
 func TestWebSocketConformance_Compression(t *testing.T) {
