@@ -18,8 +18,8 @@ import (
 // session. Then each complete message (fragments reassembled, inflated if compressed) is
 // handed to the session's filter as one unit that holds whole requests, like a UDP
 // datagram: a filter with filter.Finisher (the line filters) takes a last request without
-// its terminator, so a browser's "ECHO hello" is a command line. Send and TrySend send one
-// message each.
+// its terminator, so a browser's "ECHO hello" is a command line. An empty message holds no
+// request: no handler runs for it. Send and TrySend send one message each.
 type WebSocketConfig struct {
 	// Path is the request path served; another path gets 404. Default "/ws".
 	Path string
