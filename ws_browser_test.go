@@ -1,20 +1,17 @@
 package supersocket
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/supersocket-go/supersocket/filter"
+	"github.com/supersocket-go/supersocket/internal/browsertest"
 )
 
 // A real browser, headless Chromium driven with chromedp, against WebSocket listeners:
@@ -24,7 +21,8 @@ import (
 // 1001 when the servers shut down.
 //
 // Without Chromium the test skips, saying how to install it; where a browser is required
-// (CI set to a true value, or SUPERSOCKET_REQUIRE_BROWSER=1, as .ci/run does) it fails.
+// (CI set to a true value, or SUPERSOCKET_REQUIRE_BROWSER=1, as .ci/run does) it fails
+// (internal/browsertest).
 
 // browserPage is the page: it runs the exchanges and reports into window.results.
 const browserPage = `<!doctype html>
@@ -80,7 +78,7 @@ type browserResults struct {
 }
 
 func TestBrowser_WebSocket(t *testing.T) {
-	chrome := chromiumPath(t)
+	browsertest.Chromium(t) // skip before starting servers when there is no browser
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -117,33 +115,7 @@ func TestBrowser_WebSocket(t *testing.T) {
 		"bad":  {"ws://" + echo.Addrs()[1].String() + "/ws"},
 	}
 
-	var chromeOut, cdpErrs syncBuffer
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&chromeOut),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(func(f string, args ...any) {
-		fmt.Fprintf(&cdpErrs, f+"\n", args...)
-	}))
-	defer cancelBrowser()
-	defer func() {
-		if t.Failed() {
-			t.Logf("chromium's output:\n%s\nchromedp's errors:\n%s", chromeOut.String(), cdpErrs.String())
-		}
-	}()
-
+	browser := browsertest.Start(t, time.Minute)
 	read := func(until string) browserResults {
 		t.Helper()
 		if _, err := chromedp.Run(browser, chromedp.Poll[chromedp.Void](until, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
@@ -194,25 +166,4 @@ func TestBrowser_WebSocket(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if err := chromedp.Cancel(browser); err != nil {
-		t.Logf("closing the browser: %v", err)
-	}
-}
-
-// chromiumPath finds Chromium, or skips the test — or fails it where a browser is
-// required (CI, SUPERSOCKET_REQUIRE_BROWSER=1).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "Chromium not found: install it (Debian: apt-get update && apt-get install -y chromium) to run the browser test"
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	if ci || os.Getenv("SUPERSOCKET_REQUIRE_BROWSER") == "1" {
-		t.Fatal(msg + "; a browser is required here (CI or SUPERSOCKET_REQUIRE_BROWSER=1 is set)")
-	}
-	t.Skip(msg)
-	return ""
 }
