@@ -2,6 +2,7 @@ package supersocket
 
 import (
 	"errors"
+	"github.com/supersocket-go/supersocket/internal/websocket"
 	"net/textproto"
 	"strings"
 	"time"
@@ -178,10 +179,19 @@ type WebSocketInfo struct {
 // WebSocket returns the session's handshake details, or nil when it is not a WebSocket
 // session. Safe from any goroutine; the result must not be modified.
 func (s *Session[T]) WebSocket() *WebSocketInfo {
-	if st, ok := s.tr.(*stream[T]); ok && st.ws != nil {
-		return &st.ws.info
+	st, ok := s.tr.(*stream[T])
+	if !ok || st.ws == nil {
+		return nil
 	}
-	return nil
+	w := st.ws
+	w.hdr.Do(func() {
+		// The head was parsed once already, by the handshake: it cannot fail now.
+		req, _, _ := websocket.ParseRequest([]byte(w.head), len(w.head)+1)
+		if req != nil {
+			w.info.Header = req.Header
+		}
+	})
+	return &w.info
 }
 
 // SetMessageType sets the type of the messages Send and TrySend send from now on, for a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,8 @@ type wsConn[T any] struct {
 	st   *stream[T]
 	cfg  *WebSocketConfig
 	info WebSocketInfo
+	head string      // the upgrade request's head, whose fields info.Header gets lazily
+	hdr  sync.Once   // fills info.Header (see Session.WebSocket)
 	text atomic.Bool // Send's messages are text
 
 	// The reader's state (the owner's only).

@@ -404,3 +404,27 @@ func TestWebSocket_ShutdownSends1001(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// WebSocket() reports the handshake: target, path, subprotocol, compression, and the
+// request's header fields (parsed only when asked).
+func TestWebSocket_Info(t *testing.T) {
+	infos := make(chan *WebSocketInfo, 1)
+	srv := startServer(t, Config{Listeners: wsListener(&WebSocketConfig{Path: "/game", Subprotocols: []string{"v2", "v1"}})},
+		Handlers[struct{}]{
+			Connected: func(s *Session[struct{}]) { infos <- s.WebSocket() },
+			Request:   echoFrame[struct{}],
+		})
+	c, resp := dialWSRaw(t, addrOf(srv), upgradeRequest("/game?room=7",
+		"Cookie: token=abc\r\n", "Sec-WebSocket-Protocol: v1, v2\r\n", "X-Forwarded-For: 192.0.2.1\r\n"))
+	defer c.Close()
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Protocol") != "v2" {
+		t.Fatalf("handshake: %s, protocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
+	}
+	info := recv(t, infos, "Connected")
+	if info.Target != "/game?room=7" || info.Path != "/game" || info.Subprotocol != "v2" || info.Compressed {
+		t.Fatalf("info %+v", info)
+	}
+	if info.Header.Get("Cookie") != "token=abc" || info.Header.Get("X-Forwarded-For") != "192.0.2.1" {
+		t.Fatalf("header %v", info.Header)
+	}
+}
