@@ -186,9 +186,9 @@ func (s *Session[T]) WebSocket() *WebSocketInfo {
 	w := st.ws
 	w.hdr.Do(func() {
 		// The head was parsed once already, by the handshake: it cannot fail now.
-		req, _, _ := websocket.ParseRequest([]byte(w.head), len(w.head)+1)
+		req, _, _ := websocket.ParseRequest([]byte(w.head+"\r\n"), len(w.head)+3)
 		if req != nil {
-			w.info.Header = req.Header
+			w.info.Header = req.Header()
 		}
 	})
 	return &w.info

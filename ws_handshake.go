@@ -45,7 +45,7 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsCon
 			return nil, nil, fmt.Errorf("websocket handshake: reading the request: %w", err)
 		}
 	}
-	w, resp, herr := srv.acceptUpgrade(req, buf[:n], cfg)
+	w, resp, herr := srv.acceptUpgrade(req, cfg)
 	if herr != nil {
 		pool.Put(buf)
 		return nil, nil, herr
@@ -63,9 +63,9 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsCon
 	return w, rest, nil
 }
 
-// acceptUpgrade checks an upgrade request, whose head is head, against the listener's
-// configuration and returns the WebSocket layer and the 101 response.
-func (srv *Server[T]) acceptUpgrade(req *websocket.Request, head []byte, cfg *WebSocketConfig) (*wsConn[T], []byte, *websocket.HandshakeError) {
+// acceptUpgrade checks an upgrade request against the listener's configuration and
+// returns the WebSocket layer and the 101 response.
+func (srv *Server[T]) acceptUpgrade(req *websocket.Request, cfg *WebSocketConfig) (*wsConn[T], []byte, *websocket.HandshakeError) {
 	path := websocket.Path(req.Target)
 	u, herr := websocket.CheckUpgrade(req)
 	switch {
@@ -77,12 +77,11 @@ func (srv *Server[T]) acceptUpgrade(req *websocket.Request, head []byte, cfg *We
 		return nil, nil, &websocket.HandshakeError{Status: 403, Reason: "origin not allowed: " + u.Origin}
 	}
 	w := &wsConn[T]{cfg: cfg, limit: int64(srv.cfg.MaxRequestLength)}
-	// The session keeps the request's head as one string, its target and path slices of
-	// it, and parses the header fields only if WebSocket() is asked: a map of them for
-	// every idle session would cost more than the rest of its WebSocket state.
-	w.head = string(head)
-	target := w.head[len(req.Method)+1:][:len(req.Target)]
-	w.info = WebSocketInfo{Target: target, Path: websocket.Path(target)}
+	// The session keeps the request's head, one string (the target and path are slices
+	// of it), and parses the header fields into a map only if WebSocket() is asked: a
+	// map for every idle session would cost more than the rest of its WebSocket state.
+	w.head = req.Head
+	w.info = WebSocketInfo{Target: req.Target, Path: websocket.Path(req.Target)}
 	w.text.Store(cfg.Text)
 	w.heard.Store(time.Now().UnixNano())
 	resp := make([]byte, 0, 256)

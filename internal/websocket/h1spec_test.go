@@ -96,7 +96,7 @@ func TestParseRequest_H1Spec(t *testing.T) {
 	// The accepted edge cases are read as meant: the field name's case and the tab
 	// before the value do not matter, an empty value is a value.
 	req, _, herr := ParseRequest([]byte("GET / HTTP/1.1\r\nhoSt:\texample.com\r\nempty:\r\n\r\n"), 8192)
-	if herr != nil || strings.Join(req.Header["Host"], ",") != "example.com" || len(req.Header["Empty"]) != 1 || req.Header["Empty"][0] != "" {
+	if herr != nil || strings.Join(req.Header()["Host"], ",") != "example.com" || len(req.Header()["Empty"]) != 1 || req.Header()["Empty"][0] != "" {
 		t.Errorf("edge cases: %+v, %v", req, herr)
 	}
 }
