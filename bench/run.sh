@@ -198,6 +198,9 @@ fi
 start_server() {
   local label=$1 proto=$2 port=$3 transport=${4:-tcp} app
   local addr="127.0.0.1:$port" logf="$OUT/server-$label-$proto-$transport-$port.log"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "port $port is already in use (a server left from an earlier run?): stop it, or set PORT"; exit 1
+  fi
   case $label/$transport in
     supersocket/tcp | supersocket-epoll/tcp | baseline/tcp | supersocket/ws)
       case $proto in line) app=lineecho ;; len) app=lenecho ;; echo) app=echo ;; esac

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -37,26 +38,43 @@ func (n *Node[T]) JoinRoom(s *supersocket.Session[T], name string) error {
 	if err := checkName("room", name); err != nil {
 		return err
 	}
+	subscribed, err := n.joinRoom(s, name)
+	if subscribed != nil {
+		// The NATS server learns of a subscription asynchronously: a round trip makes
+		// sure it has, so that a message published on another node once JoinRoom has
+		// returned reaches this member.
+		if ferr := subscribed.nc.FlushTimeout(time.Second); ferr != nil {
+			n.log.Debug("room subscription not confirmed", "room", name, "err", ferr)
+		}
+	}
+	return err
+}
+
+// joinRoom is JoinRoom under the node's lock; it returns the link on which it made the
+// room's subscription, if it made one.
+func (n *Node[T]) joinRoom(s *supersocket.Session[T], name string) (*link, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	m := n.memberLocked(s)
 	if m == nil {
-		return ErrNotLocal
+		return nil, ErrNotLocal
 	}
 	if slices.Contains(m.rooms, name) {
-		return nil
+		return nil, nil
 	}
+	var subscribed *link
 	r := n.rooms[name]
 	if r == nil {
 		r = &room[T]{name: name, subject: n.roomSubject(name)}
 		n.rooms[name] = r
 		if l := n.link.Load(); l != nil {
 			n.subscribeRoomLocked(l, r)
+			subscribed = l
 		}
 	}
 	r.members = append(r.members, m)
 	m.rooms = append(m.rooms, name)
-	return nil
+	return subscribed, nil
 }
 
 // LeaveRoom takes s out of room; it reports whether s was in it. The node unsubscribes
