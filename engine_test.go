@@ -101,6 +101,9 @@ func testBlockedHandler(t *testing.T, engine, how string) {
 	if worst > 300*time.Millisecond {
 		t.Errorf("the slowest round trip took %v while another session's handler was blocked", worst)
 	}
+	if n := srv.Stats().LoopHandoffs; engine == EngineEpoll && how == "channel" && n == 0 {
+		t.Error("Stats.LoopHandoffs = 0: the blocked handler's loop was not handed over")
+	}
 	release()
 	a.expectLine("BLOCK\r\n")
 	a.expectLine("ECHO a1\r\n")

@@ -82,7 +82,10 @@ type loop[T any] struct {
 	// hseq is odd while the runner serves a session (runs its handlers); the supervisor
 	// gives the loop to a new runner when it sees the same odd value twice (see steal).
 	hseq atomic.Uint64
-	seen uint64 // the supervisor's last look at hseq
+	// The supervisor's last look at hseq: the value, and when it first saw it (unix
+	// nanoseconds).
+	seen   uint64
+	seenAt int64
 }
 
 // runner is a goroutine that runs a loop, and its read buffer.
@@ -169,9 +172,9 @@ func (e *engine[T]) supervise() {
 	for {
 		select {
 		case <-tick.C:
-			busy := false
+			busy, now := false, time.Now().UnixNano()
 			for _, l := range e.loops {
-				busy = l.watch() || busy
+				busy = l.watch(now) || busy
 			}
 			if quiet++; busy {
 				quiet = 0
@@ -252,21 +255,31 @@ func (e *engine[T]) abortAll(l *loop[T]) {
 	}
 }
 
-// watch is the supervisor's look at the loop: a runner that has been serving one
-// session since the last look is held by a handler, and loses the loop. It reports
+// watch is the supervisor's look at the loop, at time now: a runner that has been serving
+// one session for a tick or more is held by a handler, and loses the loop. It reports
 // whether the loop served anything since the last look.
-func (l *loop[T]) watch() (busy bool) {
+//
+// The tick is measured from the first look that saw the serve, not counted in looks: a
+// supervisor that was itself kept from running (one P, taken by the runner until it was
+// preempted) may take two buffered ticks back to back, between which the runner could not
+// have moved on.
+func (l *loop[T]) watch(now int64) (busy bool) {
 	v := l.hseq.Load()
 	busy = v != l.seen || v&1 == 1
-	if v&1 == 1 && v == l.seen && l.hseq.CompareAndSwap(v, v+1) {
+	if v != l.seen {
+		l.seen, l.seenAt = v, now
+		return busy
+	}
+	if v&1 == 1 && now-l.seenAt >= int64(watchdogTick) && l.hseq.CompareAndSwap(v, v+1) {
 		// The runner will see that its hseq moved on when the handler returns (see
 		// serveOne), and keep only that session. The new runner carries on from where the
 		// old one was: every write to the loop's state happened before its hseq.Add.
+		l.e.srv.counters.loopHandoffs.Add(1)
+		l.e.srv.log.Debug("a handler held its loop for a tick; a new goroutine serves the loop's other sessions")
 		l.e.r.wg.Add(1)
 		go l.run(&runner{buf: pool.Get(loopReadSize)})
-		v++
+		l.seen, l.seenAt = v+1, now
 	}
-	l.seen = v
 	return busy
 }
 

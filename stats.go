@@ -25,6 +25,11 @@ type Stats struct {
 	// DatagramsDropped counts UDP datagrams dropped: a session's inbox was full, or
 	// UDPSessionKey found no ID.
 	DatagramsDropped uint64
+	// LoopHandoffs counts, on the epoll engine, the times a handler held its event loop
+	// for a millisecond or more and a new goroutine took the loop's other sessions over
+	// (docs/engines.md): a figure that grows with every request means handlers that
+	// block, which the goroutine engine serves more cheaply.
+	LoopHandoffs uint64
 	// Closes counts closed sessions by reason, indexed by CloseReason.
 	Closes [numCloseReasons]uint64
 	// Started is when the server last started; zero while it is not running.
@@ -54,8 +59,8 @@ type listenerStats struct {
 
 // counters is the live form of Stats.
 type counters struct {
-	accepted, refused, requests, bytesIn, bytesOut, sendQueueFull, datagramsDropped, handshakeFailures atomic.Uint64
-	closes                                                                                             [numCloseReasons]atomic.Uint64
+	accepted, refused, requests, bytesIn, bytesOut, sendQueueFull, datagramsDropped, handshakeFailures, loopHandoffs atomic.Uint64
+	closes                                                                                                           [numCloseReasons]atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters. Safe from any goroutine.
@@ -72,6 +77,7 @@ func (srv *Server[T]) Stats() Stats {
 		SendQueueFull:     c.sendQueueFull.Load(),
 		DatagramsDropped:  c.datagramsDropped.Load(),
 		HandshakeFailures: c.handshakeFailures.Load(),
+		LoopHandoffs:      c.loopHandoffs.Load(),
 	}
 	for i := range c.closes {
 		st.Closes[i] = c.closes[i].Load()
