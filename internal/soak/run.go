@@ -107,7 +107,8 @@ func (r *runner) startServers() error {
 	}
 	r.clientTLS = clientTLS
 	line, err := apps.CommandLine(supersocket.Config{
-		Name: "soak-commandline",
+		Name:   "soak-commandline",
+		Engine: r.o.engine, // the plain TCP listener's; TLS and WebSocket use the goroutine engine
 		Listeners: []supersocket.ListenerConfig{
 			{Addr: "127.0.0.1:0"},
 			{Addr: "127.0.0.1:0", TLS: &supersocket.TLSConfig{Config: serverTLS}},

@@ -53,6 +53,7 @@ type options struct {
 	drain              time.Duration
 	maxErrors          int64
 	logLevel           string
+	engine             string
 }
 
 // newFlagSet defines the flags of "supersocket soak" into o; -h prints the usage to
@@ -80,6 +81,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "how long to wait, after the load, for sessions and goroutines to drain")
 	fs.Int64Var(&o.maxErrors, "max-errors", 0, "client errors tolerated before the run fails")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "servers' log level: debug, info, warn or error")
+	fs.StringVar(&o.engine, "engine", "", "the servers' Config.Engine for their TCP listener: goroutine or epoll (default: $SUPERSOCKET_ENGINE, else goroutine)")
 	return fs
 }
 
