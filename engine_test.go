@@ -1,8 +1,12 @@
 package supersocket
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strings"
@@ -284,6 +288,75 @@ func TestIdleSessionHeap(t *testing.T) {
 			}
 			if engine == EngineEpoll && per > 600 {
 				t.Errorf("an idle session of the epoll engine holds %.0f bytes of heap, want at most 600", per)
+			}
+		})
+	}
+}
+
+// TestRequestsStraddlingReads: length-prefixed requests of mixed sizes — a few bytes, a
+// few KiB, and larger than half an event loop's read buffer — arrive pipelined in
+// client writes of random sizes, so that requests straddle the server's reads and its
+// turns; every reply comes back intact and in order, on each engine.
+func TestRequestsStraddlingReads(t *testing.T) {
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			srv := startServer(t, Config{Engine: engine, Filter: filter.Uint32BE(), MaxRequestLength: 256 << 10},
+				Handlers[struct{}]{Request: echoFrame[struct{}]})
+			rng := rand.New(rand.NewPCG(14, 1))
+			var stream []byte
+			frames := 0
+			for len(stream) < 4<<20 {
+				var size int
+				switch rng.IntN(4) {
+				case 0:
+					size = rng.IntN(64)
+				case 1, 2:
+					size = 4<<10 + rng.IntN(64)
+				default:
+					size = 33<<10 + rng.IntN(200<<10)
+				}
+				frame := make([]byte, 4+size)
+				binary.BigEndian.PutUint32(frame, uint32(size))
+				for i := 4; i < len(frame); i++ {
+					frame[i] = byte(rng.Uint32())
+				}
+				stream = append(stream, frame...)
+				frames++
+			}
+			c := dial(t, srv)
+			if err := c.SetDeadline(time.Now().Add(waitLong)); err != nil {
+				t.Fatal(err)
+			}
+			wrote := make(chan error, 1)
+			go func() {
+				w := rand.New(rand.NewPCG(14, 2))
+				rest := stream
+				for len(rest) > 0 {
+					n := min(1+w.IntN(100<<10), len(rest))
+					if _, err := c.Write(rest[:n]); err != nil {
+						wrote <- err
+						return
+					}
+					rest = rest[n:]
+				}
+				wrote <- nil
+			}()
+			got := make([]byte, len(stream))
+			if _, err := io.ReadFull(c.r, got); err != nil {
+				t.Fatalf("reading the %d bytes of %d replies: %v", len(stream), frames, err)
+			}
+			if err := recv(t, wrote, "the client's writes"); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if !bytes.Equal(got, stream) {
+				i := 0
+				for got[i] == stream[i] {
+					i++
+				}
+				t.Fatalf("replies differ from the requests at byte %d of %d", i, len(stream))
+			}
+			if n := srv.Stats().Requests; n != uint64(frames) {
+				t.Fatalf("server counted %d requests, want %d", n, frames)
 			}
 		})
 	}

@@ -166,17 +166,30 @@ func (c *loopConn[T]) serveOn(rn *runner, events uint32) (more bool) {
 
 // read reads the socket and dispatches what arrives until the socket is drained, the
 // session closes or reading pauses; more: it read maxReadsPerEvent times and the socket
-// may hold more. Bytes go into the runner's buffer, or after an unfinished request's
-// bytes in the session's own buffer; the requests of a read are handled before the next
-// read.
+// may hold more. The requests of a read are handled before the next read.
+//
+// Bytes go into the runner's buffer. An unfinished request at the end of a read stays
+// at the buffer's front and the next read lands after it, so a stream of pipelined
+// requests that straddle reads still costs one read per buffer, not one per request.
+// Only when the turn ends with such bytes (the socket is empty, or the session must give
+// the loop up) do they move into a pooled buffer of the session's own, which the next
+// turn copies back; an idle session holds none. A request too large for half the
+// runner's buffer is read in the session's buffer, which dispatch grows up to
+// MaxRequestLength.
 func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
 	s := c.session()
 	srv := s.srv
 	// A short read means the socket is empty, unless the peer's FIN came too: then read
 	// on to see the end.
 	untilEmpty := events&(eventloop.RdHup|eventloop.Hup|eventloop.Err) != 0
+	kept := 0 // the bytes of an unfinished request at the front of rn.buf
 	for range maxReadsPerEvent {
-		buf := rn.buf
+		if c.in != nil && 2*len(c.in) <= len(rn.buf) {
+			kept = copy(rn.buf, c.in)
+			pool.Put(c.in)
+			c.in = nil
+		}
+		buf := rn.buf[kept:]
 		if c.in != nil {
 			// dispatch left room after the unfinished request's bytes (see Session.dispatch):
 			// it grows the buffer up to MaxRequestLength, and a request that fills it is
@@ -189,6 +202,7 @@ func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
 		n, errno := eventloop.Read(int(c.fd), buf)
 		switch {
 		case errno == syscall.EAGAIN:
+			c.keep(rn.buf[:kept])
 			return false
 		case errno != 0:
 			c.readFailed(&net.OpError{Op: "read", Net: "tcp", Err: errno})
@@ -201,7 +215,7 @@ func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
 		if c.in != nil {
 			c.in = s.dispatch(c.in[:len(c.in)+n], srv.cfg.ReceiveBufferSize)
 		} else {
-			c.dispatchShared(buf[:n])
+			kept = c.dispatchShared(rn, kept+n)
 		}
 		if c.held {
 			c.held = false
@@ -211,22 +225,42 @@ func (c *loopConn[T]) read(rn *runner, events uint32) (more bool) {
 			c.pressure()
 		}
 		if s.closed.Load() != 0 || c.paused.Load() || n < len(buf) && !untilEmpty {
+			c.keep(rn.buf[:kept])
 			return false
 		}
 	}
+	c.keep(rn.buf[:kept])
 	return true
 }
 
-// dispatchShared dispatches the requests in buf, a runner's buffer, and keeps the bytes
-// of an unfinished request in a buffer of the session's own.
-func (c *loopConn[T]) dispatchShared(buf []byte) {
+// dispatchShared dispatches the requests in the first n bytes of the runner's buffer and
+// returns how many bytes of an unfinished request it moved to the buffer's front (a
+// memmove within the buffer); a rest of more than half the buffer goes to a buffer of
+// the session's own instead (see read). The held replies were copied into the send
+// queue, so the handled requests' bytes are free to overwrite.
+func (c *loopConn[T]) dispatchShared(rn *runner, n int) (kept int) {
 	s := c.session()
-	b := batch{data: buf}
+	b := batch{data: rn.buf[:n]}
 	s.dispatchBatch(&b)
 	s.handled(&b)
-	if rest := b.data; len(rest) > 0 && !b.failed && s.closed.Load() == 0 {
-		c.in = append(pool.Get(max(s.srv.cfg.ReceiveBufferSize, 2*len(rest)))[:0], rest...)
+	rest := b.data
+	if len(rest) == 0 || b.failed || s.closed.Load() != 0 {
+		return 0
 	}
+	if 2*len(rest) > len(rn.buf) {
+		c.keep(rest)
+		return 0
+	}
+	return copy(rn.buf, rest)
+}
+
+// keep moves the bytes of an unfinished request into a pooled buffer of the session's
+// own, for the session's next turn, unless the session is closed.
+func (c *loopConn[T]) keep(rest []byte) {
+	if len(rest) == 0 || c.session().closed.Load() != 0 {
+		return
+	}
+	c.in = append(pool.Get(max(c.session().srv.cfg.ReceiveBufferSize, 2*len(rest)))[:0], rest...)
 }
 
 // readFailed closes the session for a read error or the peer's FIN.
