@@ -73,10 +73,11 @@ func testConfig(url, id string) Config {
 	}
 }
 
-// newNode makes a started node with the line app, stopped when the test ends.
-func newNode(t testing.TB, cfg Config) *Node[struct{}] {
+// newNode makes a started node with the line app, stopped when the test ends; opts
+// change the server's configuration.
+func newNode(t testing.TB, cfg Config, opts ...func(*supersocket.Config)) *Node[struct{}] {
 	t.Helper()
-	n, err := makeNode(cfg)
+	n, err := makeNode(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -87,13 +88,25 @@ func newNode(t testing.TB, cfg Config) *Node[struct{}] {
 	return n
 }
 
-func makeNode(cfg Config) (*Node[struct{}], error) {
+// twoNodes starts a NATS server and nodes a and b on it; opts change b's server
+// configuration.
+func twoNodes(t testing.TB, opts ...func(*supersocket.Config)) (a, b *Node[struct{}]) {
+	t.Helper()
+	ns := startNATS(t)
+	return newNode(t, testConfig(ns.ClientURL(), "a")), newNode(t, testConfig(ns.ClientURL(), "b"), opts...)
+}
+
+func makeNode(cfg Config, opts ...func(*supersocket.Config)) (*Node[struct{}], error) {
 	app := &lineApp{}
-	n, err := New(cfg, supersocket.Config{
+	srvCfg := supersocket.Config{
 		Listeners: []supersocket.ListenerConfig{{Addr: "127.0.0.1:0"}},
 		Filter:    filter.CommandLine(),
 		Logger:    quietLogger(),
-	}, Handlers[struct{}]{
+	}
+	for _, o := range opts {
+		o(&srvCfg)
+	}
+	n, err := New(cfg, srvCfg, Handlers[struct{}]{
 		Handlers: supersocket.Handlers[struct{}]{Request: app.request},
 		Kicked: func(s *session, user string) {
 			s.TrySend([]byte("KICKED " + user + "\r\n"))

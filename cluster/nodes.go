@@ -123,7 +123,7 @@ func (n *Node[T]) heartbeats(l *link) {
 		case <-t.C:
 			if l.connected() {
 				n.publishHeartbeat(l, heartbeat{NodeInfo: n.info()})
-				l.pending.failSilent(n.cfg.NodeTimeout, n.isLive)
+				l.pending.failSilent(uint64((n.cfg.NodeTimeout+n.cfg.HeartbeatInterval-1)/n.cfg.HeartbeatInterval), n.isLive)
 			}
 		}
 	}

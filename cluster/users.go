@@ -221,7 +221,7 @@ func (n *Node[T]) kick(ctx context.Context, sid, user string) error {
 	if node == n.cfg.NodeID {
 		err = ackErr(n.kickLocal(sid, user), sid)
 	} else {
-		err = n.call(ctx, node, kindKick, sid, nil, 0, user)
+		err = n.call(ctx, node, &entry{kind: kindKick, sid: sid, user: user})
 	}
 	if errors.Is(err, ErrNoSession) {
 		n.dropStaleBinding(ctx, user, sid)
