@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"testing"
@@ -111,6 +112,15 @@ func makeNode(cfg Config, opts ...func(*supersocket.Config)) (*Node[struct{}], e
 		Kicked: func(s *session, user string) {
 			s.TrySend([]byte("KICKED " + user + "\r\n"))
 		},
+		// Members of a node that went down: "GONE room user session" to the room's
+		// members here.
+		NodeDown: func(_ NodeInfo, gone map[string][]Member) {
+			for room, ms := range gone {
+				for _, m := range ms {
+					app.node.PublishLocal(room, []byte("GONE "+room+" "+m.UserID+" "+m.SessionID+"\r\n"), "")
+				}
+			}
+		},
 	})
 	app.node = n
 	return n, err
@@ -139,6 +149,18 @@ func (a *lineApp) request(s *session, req supersocket.Request) {
 		room, text, _ := strings.Cut(string(req.Body), " ")
 		reply(a.node.Publish(room, []byte(text+"\r\n"), s.ID()))
 	}
+}
+
+// remoteMembers returns what n knows of room's members on other nodes: session ID →
+// user.
+func remoteMembers(n *Node[struct{}], room string) map[string]string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := map[string]string{}
+	if r := n.rooms[room]; r != nil {
+		maps.Copy(out, r.remote)
+	}
+	return out
 }
 
 // client is a TCP client of a node, reading lines.

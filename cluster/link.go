@@ -56,7 +56,8 @@ type link struct {
 	outMu    sync.Mutex               // serialises changes of outboxes
 	outboxes atomic.Pointer[outboxes] // by node: calls not yet published
 	flush    flusher
-	reply    []byte // the flusher's scratch
+	frames   roomFrames // membership frames (see membership.go)
+	reply    []byte     // the flusher's scratch
 
 	status chan nats.Status
 	wake   chan struct{} // the refresher's: rewrite bindings now
@@ -188,8 +189,10 @@ func (n *Node[T]) join() (joined bool, err error) {
 	n.mu.Lock()
 	for _, r := range n.rooms {
 		n.subscribeRoomLocked(l, r)
+		n.syncRoomLocked(l, r)
 	}
 	n.mu.Unlock()
+	n.drainRoomFrames()
 	n.peers.reset()
 	l.loops.Add(4)
 	go n.flushLoop(l)
@@ -255,6 +258,7 @@ func (n *Node[T]) leave() {
 			r.sub.Unsubscribe()
 			r.sub = nil
 		}
+		r.remote = nil // no longer kept up to date
 	}
 	n.mu.Unlock()
 	if kv := l.bucket(); kv != nil && l.connected() {
@@ -303,7 +307,15 @@ func (n *Node[T]) watch(l *link) {
 				l.pending.setDown(false)
 				n.stats.reconnects.Add(1)
 				n.log.Info("NATS is back; restoring", "nats", l.nc.ConnectedUrl())
+				n.peersSeenNow()
 				n.sayHello(l)
+				// Membership frames were dropped meanwhile: every room is synced again.
+				n.mu.RLock()
+				for _, r := range n.rooms {
+					n.syncRoomLocked(l, r)
+				}
+				n.mu.RUnlock()
+				n.drainRoomFrames()
 				select {
 				case l.wake <- struct{}{}:
 				default:

@@ -15,6 +15,7 @@ type counters struct {
 	kicks, publishes                          atomic.Uint64
 	requestsIn, requestsOut                   atomic.Uint64
 	disconnects, reconnects                   atomic.Uint64
+	nodesDown                                 atomic.Uint64
 }
 
 // Stats is a snapshot of a node's cluster counters. Counters only grow.
@@ -37,6 +38,7 @@ type Stats struct {
 	RequestsOut      uint64 // node-to-node requests made
 	Disconnects      uint64 // times NATS was lost
 	Reconnects       uint64 // times it came back
+	NodesDown        uint64 // other nodes found gone without leaving (see Handlers.NodeDown)
 }
 
 // ClusterStats returns a snapshot of the node's cluster counters (Stats, of the
@@ -66,6 +68,7 @@ func (n *Node[T]) ClusterStats() Stats {
 		RequestsOut:      c.requestsOut.Load(),
 		Disconnects:      c.disconnects.Load(),
 		Reconnects:       c.reconnects.Load(),
+		NodesDown:        c.nodesDown.Load(),
 	}
 }
 
@@ -88,6 +91,7 @@ func (n *Node[T]) ClusterStats() Stats {
 //	requests_total{dir}       counter  node-to-node requests in / out
 //	disconnects_total         counter  times NATS was lost
 //	reconnects_total          counter  times it came back
+//	nodes_down_total          counter  other nodes found gone without leaving
 //
 // Safe from any goroutine.
 type Collector struct {
@@ -95,7 +99,7 @@ type Collector struct {
 	connected, nodes, users, rooms                     *prometheus.Desc
 	messages, errors, sends, remoteErrors, kicks, pubs *prometheus.Desc
 	posts, postsUndelivered                            *prometheus.Desc
-	requests, disconnects, reconnects                  *prometheus.Desc
+	requests, disconnects, reconnects, nodesDown       *prometheus.Desc
 }
 
 // NewCollector returns a collector of the node whose server is called server and whose
@@ -123,13 +127,15 @@ func NewCollector(server, node string, stats func() Stats) *Collector {
 		requests:    desc("requests_total", "Node-to-node requests received (in) or made (out).", "dir"),
 		disconnects: desc("disconnects_total", "Times the node lost NATS."),
 		reconnects:  desc("reconnects_total", "Times NATS came back."),
+		nodesDown: desc("nodes_down_total",
+			"Other nodes found gone without leaving: no heartbeat within NodeTimeout, or a new incarnation."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connected, c.nodes, c.users, c.rooms, c.messages, c.errors,
-		c.sends, c.remoteErrors, c.posts, c.postsUndelivered, c.kicks, c.pubs, c.requests, c.disconnects, c.reconnects} {
+		c.sends, c.remoteErrors, c.posts, c.postsUndelivered, c.kicks, c.pubs, c.requests, c.disconnects, c.reconnects, c.nodesDown} {
 		ch <- d
 	}
 }
@@ -165,4 +171,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.requests, st.RequestsOut, "out")
 	counter(c.disconnects, st.Disconnects)
 	counter(c.reconnects, st.Reconnects)
+	counter(c.nodesDown, st.NodesDown)
 }
