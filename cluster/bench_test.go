@@ -3,7 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
+	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/cluster/natsd"
 )
 
 // The benchmarks measure the cluster against NATS itself, in the same run, with the
@@ -290,17 +291,18 @@ func BenchmarkRoomFanout(b *testing.B) {
 
 // BenchmarkSendLatency: the time from a SendTo call until the client has read the
 // message, for a session of the sending node (local) and of another (remote), at half
-// the peak rate of remote sends, measured first in the same run.
+// the peak rate of remote sends, measured first in the same run; and, at the same
+// rate, raw NATS's publish → delivery (the same server, two connections).
 //
 // It runs fixed phases whatever b.N is (run it with -benchtime 1x, or any: it runs
 // once): 1 s of remote sends by benchSenders goroutines as fast as they go (the
-// peak), then latencyPhase of local sends and latencyPhase of remote sends, paced at
-// half the peak. Go's timers sleep about 1 ms at least here, so the pacer wakes every
+// peak), then latencyPhase each of local sends, remote sends and raw NATS publishes,
+// paced at half the peak. Go's timers sleep about 1 ms at least here, so the pacer wakes every
 // millisecond (a time.Ticker) and releases the sends due since the last tick to the
 // benchSenders sender goroutines; each stamps its message just before its SendTo call.
 // The client reads every line and records its age. Reported: the peak and the paced
-// rates, p50 and p99 of local and remote sends, the difference (the latency a remote
-// send adds), and the share of sends that started more than 2 ms after being due
+// rates, p50 and p99 of local and remote sends and of raw NATS, the difference between
+// remote and local (the latency a remote send adds), and the share of sends that started more than 2 ms after being due
 // (late: the pacer's rate was not kept).
 func BenchmarkSendLatency(b *testing.B) {
 	ns := startNATS(b)
@@ -318,8 +320,9 @@ func BenchmarkSendLatency(b *testing.B) {
 		b.Fatalf("peak rate %.0f msgs/s: too low to pace", peak)
 	}
 	b.Logf("peak %.0f msgs/s, paced at %.0f", peak, rate)
-	loc := pacedLatency(b, a, local, rate)
-	rem := pacedLatency(b, a, remote, rate)
+	loc := pacedLatency(b, rate, sendTo(a, local), readLines(local))
+	rem := pacedLatency(b, rate, sendTo(a, remote), readLines(remote))
+	raw := rawLatency(b, ns, rate)
 	b.StopTimer()
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(peak, "peak-msgs/s")
@@ -332,6 +335,50 @@ func BenchmarkSendLatency(b *testing.B) {
 	b.ReportMetric(rem.p99-loc.p99, "added-p99-µs")
 	b.ReportMetric(100*loc.late, "local-late-%")
 	b.ReportMetric(100*rem.late, "remote-late-%")
+	b.ReportMetric(raw.p50, "nats-p50-µs")
+	b.ReportMetric(raw.p99, "nats-p99-µs")
+	b.ReportMetric(100*raw.late, "nats-late-%")
+}
+
+// rawLatency is pacedLatency for raw NATS: publish → delivery to a subscriber of
+// another connection, through the same server.
+func rawLatency(b *testing.B, ns *natsd.Server, rate float64) latencies {
+	var conns [2]*nats.Conn
+	for i := range conns {
+		c, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	sub, err := conns[1].SubscribeSync("lat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub.SetPendingLimits(-1, -1)
+	conns[1].Flush()
+	return pacedLatency(b, rate, func(msg []byte) error { return conns[0].Publish("lat", msg) },
+		func(total int, got func([]byte)) error {
+			deadline := time.Now().Add(latencyPhase + 10*time.Second)
+			for range total {
+				m, err := sub.NextMsg(time.Until(deadline))
+				if err != nil {
+					return err
+				}
+				got(m.Data)
+			}
+			return nil
+		})
+}
+
+// pacedSenders is the number of goroutines that make the paced sends: more than the
+// peak's, so that a send waits for a free sender only when the node falls behind.
+func pacedSenders() int {
+	if n, err := strconv.Atoi(os.Getenv("PACED_SENDERS")); err == nil && n > 0 {
+		return n
+	}
+	return 4 * benchSenders
 }
 
 // latencyPhase is how long each paced phase of BenchmarkSendLatency lasts.
@@ -385,35 +432,47 @@ func isClosed(c chan struct{}) bool {
 	}
 }
 
+// stampLen is the length of a message's time stamp: Unix nanoseconds in 16 hex digits
+// (text, so that it never holds the line's end).
+const stampLen = 16
+
+func stamp(msg []byte, t time.Time) {
+	const hex = "0123456789abcdef"
+	ns := uint64(t.UnixNano())
+	for i := stampLen - 1; i >= 0; i-- {
+		msg[i] = hex[ns&15]
+		ns >>= 4
+	}
+}
+
 type latencies struct {
 	p50, p99 float64 // µs
 	late     float64 // the share of sends that started more than 2 ms after due
 }
 
-// pacedLatency sends to c from a at rate msgs/s for latencyPhase and returns the
-// percentiles of the times from each SendTo call to the client's read.
-func pacedLatency(b *testing.B, a *Node[struct{}], c *client, rate float64) latencies {
-	c.conn.SetReadDeadline(time.Now().Add(latencyPhase + 10*time.Second))
+// pacedLatency makes sends with send at rate msgs/s for latencyPhase, while receive
+// hands each message that arrives to got until it has total or fails; it returns the
+// percentiles of the times from each send call to the message's arrival.
+func pacedLatency(b *testing.B, rate float64, send func(msg []byte) error, receive func(total int, got func(msg []byte)) error) latencies {
 	total := int(rate * latencyPhase.Seconds())
 	lat := make([]time.Duration, 0, total)
 	var read sync.WaitGroup
-	read.Add(1)
-	go func() {
-		defer read.Done()
-		for range total {
-			line, err := c.r.ReadSlice('\n')
-			if err != nil || len(line) < 9 {
-				b.Errorf("read: %v", err)
-				return
+	read.Go(func() {
+		err := receive(total, func(msg []byte) {
+			sent, err := strconv.ParseInt(string(msg[:stampLen]), 16, 64)
+			if err != nil {
+				b.Errorf("stamp %q: %v", msg[:stampLen], err)
 			}
-			sent := int64(binary.LittleEndian.Uint64(line[:8]))
 			lat = append(lat, time.Duration(time.Now().UnixNano()-sent))
+		})
+		if err != nil {
+			b.Errorf("receive: %v", err)
 		}
-	}()
+	})
 	due := make(chan time.Time, total)
 	var late, failed atomic.Int64
 	var wg sync.WaitGroup
-	for range benchSenders {
+	for range pacedSenders() {
 		wg.Go(func() {
 			msg := benchMsg()
 			for at := range due {
@@ -421,15 +480,9 @@ func pacedLatency(b *testing.B, a *Node[struct{}], c *client, rate float64) late
 				if now.Sub(at) > 2*time.Millisecond { // a tick's sends are due over 1 ms
 					late.Add(1)
 				}
-				// The stamp must not hold '\n': skip such nanoseconds.
-				for ns := now.UnixNano(); ; ns++ {
-					binary.LittleEndian.PutUint64(msg, uint64(ns))
-					if !slices.Contains(msg[:8], '\n') {
-						break
-					}
-				}
-				if err := a.SendTo(context.Background(), c.id, msg); err != nil && failed.Add(1) == 1 {
-					b.Errorf("SendTo: %v", err)
+				stamp(msg, now)
+				if err := send(msg); err != nil && failed.Add(1) == 1 {
+					b.Errorf("send: %v", err)
 				}
 			}
 		})
@@ -455,5 +508,25 @@ func pacedLatency(b *testing.B, a *Node[struct{}], c *client, rate float64) late
 		p50:  us(lat[len(lat)/2]),
 		p99:  us(lat[len(lat)*99/100]),
 		late: float64(late.Load()) / float64(total),
+	}
+}
+
+// sendTo is pacedLatency's send for SendTo from a to c's session.
+func sendTo(a *Node[struct{}], c *client) func([]byte) error {
+	return func(msg []byte) error { return a.SendTo(context.Background(), c.id, msg) }
+}
+
+// readLines is pacedLatency's receive for c's lines.
+func readLines(c *client) func(int, func([]byte)) error {
+	return func(total int, got func([]byte)) error {
+		c.conn.SetReadDeadline(time.Now().Add(latencyPhase + 10*time.Second))
+		for range total {
+			line, err := c.r.ReadSlice('\n')
+			if err != nil || len(line) < stampLen {
+				return fmt.Errorf("line %q: %v", line, err)
+			}
+			got(line)
+		}
+		return nil
 	}
 }

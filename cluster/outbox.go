@@ -26,6 +26,11 @@ import (
 // handles its inbox in order: the calls one goroutine makes to one session arrive in
 // the order made, whether they wait for the verdict (SendTo) or not (Post).
 //
+// A batch is the sender's node ID, then its entries: kind, sequence (0 for a Post,
+// which is not acknowledged), session ID, and for a send the message, for a close its
+// reason, for a kick the user (strings and the message length-prefixed, numbers
+// uvarints).
+//
 // A call that waits has a sequence number, given under the outbox's mutex, so a
 // node's batches hold increasing sequences. A batch with such calls carries the reply
 // subject P.node.<self>.ack.<node>.<last sequence>: the owner acknowledges the calls
@@ -33,7 +38,8 @@ import (
 // the reply subject at once with no-responders, and every call to that node up to that
 // sequence fails with ErrNodeGone.
 
-// maxBatchBytes is the size at which an outbox starts a new batch.
+// maxBatchBytes is the size at which an outbox starts a new batch (or the server's max
+// payload, if smaller: fits checks that one entry fits alone).
 const maxBatchBytes = 32 << 10
 
 // outbox holds the calls to one node that the flusher has not published yet.
@@ -166,7 +172,7 @@ func (l *link) enqueue(node string, w *waiter, e *entry) bool {
 			return false
 		}
 	}
-	if ob.cur != nil && len(*ob.cur)+e.size() > maxBatchBytes {
+	if ob.cur != nil && int64(len(*ob.cur)+e.size()) > min(maxBatchBytes, l.maxPayload) {
 		ob.full = append(ob.full, batch{ob.cur, ob.first, ob.last})
 		ob.cur, ob.first, ob.last = nil, 0, 0
 	}

@@ -241,7 +241,8 @@ func (l *link) fits(e *entry) error {
 //
 // Consecutive sends of a batch to one TCP session are queued on it with one TrySend,
 // as one message of the send queue (one write to the socket, where one each would cost
-// a system call each), as long as they fit in SendQueueBytes together; if the queue
+// a system call each; it counts as one message of SendQueueSize), as long as they fit
+// in SendQueueBytes together; if the queue
 // cannot take them together, each is tried alone, so the verdicts are those of single
 // sends. Sends to WebSocket and UDP sessions, whose messages are frames and datagrams,
 // are queued one by one.
