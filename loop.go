@@ -48,8 +48,10 @@ const watchdogTick = time.Millisecond
 // loop serves the others (it comes back to the session before waiting again).
 const maxReadsPerEvent = 8
 
-// loopReadSize is the size of a runner's read buffer.
-const loopReadSize = 64 << 10
+// loopReadSize is the size of a runner's read buffer: one per loop (and per runner a
+// blocked handler keeps), never per connection. 128 KiB rather than 64: a pipelined batch
+// of 16 requests of 4 KiB with their headers is just over 64 KiB, and took two reads.
+const loopReadSize = 128 << 10
 
 // engine is the epoll engine of one server run.
 type engine[T any] struct {
