@@ -44,7 +44,7 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *W
 		backoff = 0
 		srv.counters.accepted.Add(1)
 		ls.accepted.Add(1)
-		ip, why := srv.admit(c.RemoteAddr(), false)
+		ip, why := srv.admitConn(c, ls)
 		if why != nil {
 			srv.refuse(c, why)
 			continue
@@ -57,6 +57,10 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *W
 // serveConn is an accepted connection's goroutine: its handshakes, if the listener
 // serves TLS or WebSocket, then the session's first owner.
 func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) {
+	if ls.front != nil {
+		srv.serveFront(r, c, lt, ws, ls, ip) // PROXY headers, detection: frontdoor.go
+		return
+	}
 	// The session's owner runs below this frame for the session's whole life (its stack is
 	// what an idle burst of connections leaves in the process's memory), so the
 	// handshakes' work is done in a call that has returned by then.

@@ -166,8 +166,16 @@ type ListenerConfig struct {
 	// session's goroutine, off the accept path, bounded by HandshakeTimeout, and a failed
 	// handshake creates no session.
 	TLS *TLSConfig
-	// WebSocket configures a "ws" listener; nil takes WebSocketConfig's defaults.
+	// WebSocket configures a "ws" listener; nil takes WebSocketConfig's defaults. On a
+	// TCP listener with Detect, it turns the detection of WebSocket upgrades on.
 	WebSocket *WebSocketConfig
+	// Proxy, when set, reads the PROXY protocol header a load balancer sends before the
+	// connection's first byte, from trusted proxies only (see ProxyConfig). TCP only.
+	Proxy *ProxyConfig
+	// Detect, when set, serves several protocols on this port: TLS (with TLS set),
+	// WebSocket (with WebSocket set, or Network "ws") and the raw protocol, told apart by
+	// each connection's first bytes (see DetectConfig). TCP only.
+	Detect *DetectConfig
 }
 
 // Defaults.
@@ -235,9 +243,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, configError(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4, udp6 or ws", l.Network)
 		}
 		switch {
-		case l.WebSocket != nil && l.Network != "ws":
-			return c, configError(field+".WebSocket", "set on a %s listener; WebSocket needs Network \"ws\"", l.Network)
-		case l.Network == "ws":
+		case l.WebSocket != nil && l.Network != "ws" && (l.Detect == nil || isUDP(l.Network)):
+			return c, configError(field+".WebSocket", "set on a %s listener; WebSocket needs Network \"ws\" (or Detect)", l.Network)
+		case l.Network == "ws" || l.WebSocket != nil:
 			var ws WebSocketConfig
 			if l.WebSocket != nil {
 				ws = *l.WebSocket
@@ -257,6 +265,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		if l.TLS != nil && isUDP(l.Network) {
 			return c, configError(field+".TLS", "TLS needs a TCP listener, not %s", l.Network)
+		}
+		if err := l.frontDefaults(field); err != nil {
+			return c, err
 		}
 	}
 	if c.Filter == nil {

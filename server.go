@@ -64,8 +64,9 @@ type Server[T any] struct {
 	stopKick chan struct{}
 	closing  atomic.Int64 // Closed handlers running during a stop (see finish)
 
-	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
-	pending    sync.Map       // net.Conn → chan struct{}: TLS handshakes in progress (see serveConn)
+	tls        []*tlsListener   // per Config.Listeners entry; nil for plain listeners
+	front      []*frontListener // per Config.Listeners entry: PROXY, detection; nil for none
+	pending    sync.Map         // net.Conn → chan struct{}: TLS handshakes in progress (see serveConn)
 	perIP      ipCounts
 	acceptRate *tokenBucket // nil: no limit
 	parkMu     sync.Mutex
@@ -95,6 +96,7 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	srv.stopKick = make(chan struct{}, 1)
 	srv.unfinished = make(map[*run]struct{})
 	srv.tls = make([]*tlsListener, len(c.Listeners))
+	srv.front = newFrontListeners(c.Listeners)
 	for i, l := range c.Listeners {
 		if l.TLS == nil {
 			continue
@@ -159,7 +161,7 @@ func (srv *Server[T]) Start() error {
 				network = "tcp"
 			}
 			if ln, err = lc.Listen(context.Background(), network, l.Addr); err == nil {
-				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), tls: srv.tls[i] != nil}
+				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), tls: srv.tls[i] != nil, front: srv.front[i]}
 				lns = append(lns, ln)
 				lnTLS = append(lnTLS, srv.tls[i])
 				lnWS = append(lnWS, l.WebSocket)

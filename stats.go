@@ -46,6 +46,7 @@ type ListenerStats struct {
 type listenerStats struct {
 	network, addr string
 	tls           bool
+	front         *frontListener // the listener's front door (frontdoor.go); nil for none
 	accepted      atomic.Uint64
 	sessions      atomic.Int64
 }

@@ -53,9 +53,14 @@ func (st *stream[T]) read() (closed bool) {
 	st.armed = false
 	var pending []byte
 	if b := st.initial; b != nil {
-		// Bytes that came with the WebSocket upgrade request: the client's first frames.
+		// Bytes read before the session existed: the client's first frames, after a
+		// WebSocket upgrade, or its first bytes, read by the front door (frontdoor.go).
 		st.initial = nil
-		pending = st.ws.received(b, st.readSize)
+		if st.ws != nil {
+			pending = st.ws.received(b, st.readSize)
+		} else {
+			pending = s.dispatch(b, st.readSize)
+		}
 		if st.held {
 			st.flush()
 		}
