@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,9 @@ type Config struct {
 	// (SuperSocket's SocketMode) or "ws" (WebSocket). A listener's own Network overrides
 	// it.
 	Mode string
-	// Listeners are the endpoints to accept on; at least one. Start binds all or none.
+	// Listeners are the endpoints to accept on. Start binds all or none. A server
+	// without any only connects out (Server.Connect; over UDP, Connect needs a UDP
+	// listener to send from).
 	Listeners []ListenerConfig
 	// Filter makes each session's receive filter. Default filter.CommandLine().
 	Filter filter.Factory
@@ -160,8 +163,21 @@ type ListenerConfig struct {
 	// Network is "tcp" (IPv4 and IPv6), "tcp4", "tcp6", "udp", "udp4", "udp6", or "ws"
 	// (WebSocket over TCP; with TLS, wss). Default: Config.Mode.
 	Network string
-	// Addr is host:port; port 0 picks a free port (see Server.Addrs).
+	// Addr is host:port; port 0 picks a free port (see Server.Addrs). It may be empty
+	// when Listener, PacketConn or File gives the socket.
 	Addr string
+	// Listener, when set, is accepted on instead of binding Addr (a TCP, TLS or "ws"
+	// listener). The server closes it when it stops, so it serves one Start; a later
+	// Start fails. Config.KeepAlive and socket options apply as the listener was made.
+	Listener net.Listener
+	// PacketConn, when set, is a UDP listener's socket instead of binding Addr; it must
+	// be a *net.UDPConn. Like Listener, it serves one Start.
+	PacketConn net.PacketConn
+	// File, when set, is an inherited socket, already bound (and listening, for TCP):
+	// systemd's socket activation (see InheritedFiles) or a restart's hand-over. Start
+	// makes the listener from a duplicate of it, so the server may stop and start again;
+	// the File stays the caller's to close.
+	File *os.File
 	// TLS, when set, serves TLS on this TCP listener: the handshake runs on the
 	// session's goroutine, off the accept path, bounded by HandshakeTimeout, and a failed
 	// handshake creates no session.
@@ -213,9 +229,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	if len(c.Listeners) == 0 {
-		return c, configError("Listeners", "at least one listener is required")
-	}
 	if len(c.SessionIDPrefix) > 64 {
 		return c, configError("SessionIDPrefix", "at most 64 bytes, got %d", len(c.SessionIDPrefix))
 	}
@@ -256,12 +269,18 @@ func (c Config) withDefaults() (Config, error) {
 			}
 			l.WebSocket = &resolved
 		}
-		_, port, err := net.SplitHostPort(l.Addr)
+		given, err := l.givenDefaults(field)
 		if err != nil {
-			return c, configError(field+".Addr", "%q is not host:port: %v", l.Addr, err)
+			return c, err
 		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return c, configError(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
+		if !given || l.Addr != "" {
+			_, port, err := net.SplitHostPort(l.Addr)
+			if err != nil {
+				return c, configError(field+".Addr", "%q is not host:port: %v", l.Addr, err)
+			}
+			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+				return c, configError(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
+			}
 		}
 		if l.TLS != nil && isUDP(l.Network) {
 			return c, configError(field+".TLS", "TLS needs a TCP listener, not %s", l.Network)

@@ -34,9 +34,18 @@ type frontListener struct {
 	detect *DetectConfig  // nil: the listener's protocols are fixed
 }
 
-// newFrontListeners makes each listener's front door from a checked Config.
-func newFrontListeners(ls []ListenerConfig) []*frontListener {
-	out := make([]*frontListener, len(ls))
+// doorState is a server's front-door state (Server.door).
+type doorState struct {
+	listeners []*frontListener // per Config.Listeners entry; nil for none
+	// given marks the listeners given as a net.Listener or net.PacketConn that a Start
+	// has used: a stop closes them, so they serve one run (guarded by Server.mu).
+	given []bool
+}
+
+// init makes each listener's front door from a checked Config.
+func (d *doorState) init(ls []ListenerConfig) {
+	d.listeners = make([]*frontListener, len(ls))
+	d.given = make([]bool, len(ls))
 	for i, l := range ls {
 		if l.Proxy == nil && l.Detect == nil {
 			continue
@@ -45,9 +54,8 @@ func newFrontListeners(ls []ListenerConfig) []*frontListener {
 		if l.Proxy != nil {
 			fl.proxy = newProxyListener(*l.Proxy)
 		}
-		out[i] = fl
+		d.listeners[i] = fl
 	}
-	return out
 }
 
 // frontDefaults validates a listener's front-door options and fills in their defaults;
