@@ -57,25 +57,26 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *W
 // serveConn is an accepted connection's goroutine: its handshakes, if the listener
 // serves TLS or WebSocket, then the session's first owner.
 func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) {
+	srv.tune(c)
 	if ls.front != nil {
 		srv.serveFront(r, c, lt, ws, ls, ip) // PROXY headers, detection: frontdoor.go
 		return
 	}
-	// The session's owner runs below this frame for the session's whole life (its stack is
-	// what an idle burst of connections leaves in the process's memory), so the
-	// handshakes' work is done in a call that has returned by then.
+	if lt == nil && ws == nil {
+		srv.openStream(r, c, nil, ip, ls, nil, nil).own()
+		return
+	}
+	// A handshake (TLS, WebSocket) grows the goroutine's stack, and a goroutine keeps its
+	// stack: the session starts on a fresh one, which this goroutine's count of the run
+	// passes to.
 	if s := srv.openConn(r, c, lt, ws, ls, ip); s != nil {
-		s.own()
+		go s.own()
 	}
 }
 
-// openConn tunes an accepted connection, runs its handshakes and opens its session; nil
-// when a handshake failed (the connection is closed and its run count released).
+// openConn runs an accepted connection's handshakes and opens its session; nil when a
+// handshake failed (the connection is closed and its run count released).
 func (srv *Server[T]) openConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) *Session[T] {
-	srv.tune(c)
-	if lt == nil && ws == nil {
-		return srv.openStream(r, c, nil, ip, ls, nil, nil)
-	}
 	// Listed until the session is registered, so that a stop either closes the
 	// connection here or finds the session in the registry; done tells a forced stop
 	// that this goroutine is through with it.

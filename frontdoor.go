@@ -89,10 +89,11 @@ func (l *ListenerConfig) frontDefaults(field string) error {
 	return nil
 }
 
-// serveFront is serveConn for a listener with a front door.
+// serveFront is serveConn for a listener with a front door. Like a handshake, the front
+// door grows the goroutine's stack: the session starts on a fresh goroutine.
 func (srv *Server[T]) serveFront(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) {
 	if s := srv.openFront(r, c, lt, ws, ls, ip); s != nil {
-		s.own()
+		go s.own()
 	}
 }
 
@@ -100,7 +101,6 @@ func (srv *Server[T]) serveFront(r *run, c net.Conn, lt *tlsListener, ws *WebSoc
 // session; nil when a step failed (the connection is closed and its run count and
 // connection slot released).
 func (srv *Server[T]) openFront(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) *Session[T] {
-	srv.tune(c)
 	done := make(chan struct{})
 	srv.pending.Store(c, done)
 	s, rw, err := srv.frontDoor(r, c, lt, ws, ls, &ip)

@@ -124,7 +124,10 @@ func (st *stream[T]) startTLS(pending []byte) {
 func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 	s := st.s
 	if st.closeWait() {
-		return false, true // a WebSocket close handshake: its deadline bounds the wait
+		// A WebSocket close handshake: its deadline bounds the wait, but the client
+		// may end the connection (EOF) instead of answering, and that must not wait
+		// for the deadline: not bounded, so the reader looks again after a short read.
+		return false, false
 	}
 	if s.closed.Load() != 0 || st.upgrade != nil {
 		return true, false

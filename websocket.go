@@ -2,6 +2,7 @@ package supersocket
 
 import (
 	"errors"
+	"github.com/supersocket-go/supersocket/internal/websocket"
 	"net/textproto"
 	"strings"
 	"time"
@@ -18,8 +19,8 @@ import (
 // session. Then each complete message (fragments reassembled, inflated if compressed) is
 // handed to the session's filter as one unit that holds whole requests, like a UDP
 // datagram: a filter with filter.Finisher (the line filters) takes a last request without
-// its terminator, so a browser's "ECHO hello" is a command line. Send and TrySend send one
-// message each.
+// its terminator, so a browser's "ECHO hello" is a command line. An empty message holds no
+// request: no handler runs for it. Send and TrySend send one message each.
 type WebSocketConfig struct {
 	// Path is the request path served; another path gets 404. Default "/ws".
 	Path string
@@ -178,10 +179,19 @@ type WebSocketInfo struct {
 // WebSocket returns the session's handshake details, or nil when it is not a WebSocket
 // session. Safe from any goroutine; the result must not be modified.
 func (s *Session[T]) WebSocket() *WebSocketInfo {
-	if st, ok := s.tr.(*stream[T]); ok && st.ws != nil {
-		return &st.ws.info
+	st, ok := s.tr.(*stream[T])
+	if !ok || st.ws == nil {
+		return nil
 	}
-	return nil
+	w := st.ws
+	w.hdr.Do(func() {
+		// The head was parsed once already, by the handshake: it cannot fail now.
+		req, _, _ := websocket.ParseRequest([]byte(w.head+"\r\n"), len(w.head)+3)
+		if req != nil {
+			w.info.Header = req.Header()
+		}
+	})
+	return &w.info
 }
 
 // SetMessageType sets the type of the messages Send and TrySend send from now on, for a

@@ -3,6 +3,8 @@ package supersocket
 import (
 	"errors"
 	"fmt"
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +32,8 @@ type wsConn[T any] struct {
 	st   *stream[T]
 	cfg  *WebSocketConfig
 	info WebSocketInfo
+	head string      // the upgrade request's head, whose fields info.Header gets lazily
+	hdr  sync.Once   // fills info.Header (see Session.WebSocket)
 	text atomic.Bool // Send's messages are text
 
 	// The reader's state (the owner's only).
@@ -38,6 +42,9 @@ type wsConn[T any] struct {
 	msg     []byte           // its fragments so far (pooled), when fragmented or compressed
 	utf8    websocket.UTF8   // its text validation
 	limit   int64            // MaxRequestLength
+	part    int              // payload bytes of the unfinished frame pending that textPrefix unmasked and checked
+	skip    int64            // bytes of a refused frame still to drop
+	discard bool             // out of step with the frames after a header that cannot be followed: drop all
 	// peerDone: the client's close frame has arrived. Set by the reader; read by wake,
 	// which any goroutine's Close may run.
 	peerDone atomic.Bool
@@ -57,6 +64,13 @@ type wsConn[T any] struct {
 
 // received handles the bytes read (pending after what earlier reads left) and returns
 // what stays pending, like Session.dispatch.
+//
+// A frame the reader refuses closes the session, and the reader goes on to the frames
+// after it, which it skips — data, pings and further refusals — until the client's close
+// frame ends the close handshake. Only a header that cannot be followed (a length over
+// the limit, a malformed length) leaves the reader out of step with the frames: it then
+// discards everything until the connection ends or CloseTimeout passes, buffering
+// nothing.
 func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 	s := w.st.s
 	w.heard.Store(time.Now().UnixNano())
@@ -66,22 +80,55 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 		if s.closed.Load() != 0 && !w.closing.Load() {
 			break
 		}
-		limit := w.limit - int64(len(w.msg))
-		h, hn, err := websocket.ParseHeader(data, max(limit, websocket.MaxControlPayload))
-		if err != nil {
-			w.failFrame(err)
+		if w.discard {
+			data = data[len(data):]
 			break
 		}
-		if hn == 0 || int64(len(data)-hn) < h.Length {
-			break // the rest of the frame has not arrived
+		if w.skip > 0 {
+			k := int(min(w.skip, int64(len(data))))
+			data, w.skip = data[k:], w.skip-int64(k)
+			continue
+		}
+		// A data frame may bring the message up to the limit. A control frame's length
+		// is check's to refuse (over 125 bytes: 1002, from the header), which keeps
+		// the reader in step with the frames.
+		limit := w.limit - int64(len(w.msg))
+		if websocket.Opcode(data[0] & 0x0F).IsControl() {
+			limit = math.MaxInt64
+		}
+		h, hn, err := websocket.ParseHeader(data, limit)
+		if err != nil {
+			w.discard = true
+			if s.closed.Load() == 0 {
+				w.failFrame(err)
+			}
+			continue
+		}
+		if hn == 0 {
+			break // the rest of the header has not arrived
+		}
+		if err := w.check(&h); err != nil {
+			// Refused on its header alone, before its payload is buffered.
+			data, w.skip, w.part = data[hn:], h.Length, 0
+			if s.closed.Load() == 0 {
+				w.failFrame(err)
+			}
+			continue
+		}
+		if int64(len(data)-hn) < h.Length {
+			// The rest of the frame has not arrived. A text frame's bytes so far are
+			// checked now: invalid UTF-8 fails before the rest is buffered.
+			if got := data[hn:]; !w.textPrefix(&h, got) {
+				data, w.skip, w.part = data[len(data):], h.Length-int64(len(got)), 0
+				w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
+			}
+			break
 		}
 		payload := data[hn : hn+int(h.Length)]
 		data = data[hn+int(h.Length):]
-		if err := w.check(&h); err != nil {
-			w.failFrame(err)
-			break
-		}
-		websocket.Mask(h.Key, 0, payload)
+		done := w.part // bytes of payload textPrefix already unmasked and checked
+		w.part = 0
+		websocket.Mask(h.Key, done, payload[done:])
 		if h.Op.IsControl() {
 			w.control(h.Op, payload)
 			continue
@@ -92,13 +139,34 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 		if len(data) > 0 && !w.st.held {
 			w.st.hold() // more frames follow in this read: their replies leave together
 		}
-		w.data(&h, payload)
+		w.data(&h, payload, done)
 	}
 	if len(data) == 0 || w.peerDone.Load() || s.closed.Load() != 0 && !w.closing.Load() {
 		pool.Put(buf)
 		return nil
 	}
-	return s.frames.Keep(buf, data, minCap)
+	// The buffer grows to hold one whole frame: a payload of up to the limit (or a
+	// control frame's 125 bytes) and its header.
+	return pool.Compact(buf, data, minCap, int(max(w.limit, websocket.MaxControlPayload))+websocket.MaxHeaderLen)
+}
+
+// textPrefix unmasks and checks the UTF-8 of the bytes of an unfinished frame that have
+// arrived (got, after its header), if it is a frame of an uncompressed text message. It
+// reports false for bytes that cannot begin valid UTF-8. w.part counts what it has done,
+// for the next call and for the frame's completion.
+func (w *wsConn[T]) textPrefix(h *websocket.Header, got []byte) bool {
+	text := h.Op == websocket.OpText && h.Rsv == 0 ||
+		h.Op == websocket.OpContinuation && w.msgOp == websocket.OpText && !w.msgRsv1
+	if !text || len(got) <= w.part || w.st.s.closed.Load() != 0 {
+		return true
+	}
+	if w.part == 0 && h.Op == websocket.OpText {
+		w.utf8.Reset() // the message's first bytes (data does not reset it again)
+	}
+	websocket.Mask(h.Key, w.part, got[w.part:])
+	ok := w.utf8.Write(got[w.part:])
+	w.part = len(got)
+	return ok
 }
 
 // check applies RFC 6455's rules to a frame header in the reader's state.
@@ -133,17 +201,20 @@ func (w *wsConn[T]) check(h *websocket.Header) error {
 	return nil
 }
 
-// data handles one data frame, its payload already unmasked.
-func (w *wsConn[T]) data(h *websocket.Header, payload []byte) {
+// data handles one data frame, its payload already unmasked; its first done bytes have
+// been checked as UTF-8 already (see textPrefix).
+func (w *wsConn[T]) data(h *websocket.Header, payload []byte, done int) {
 	s := w.st.s
 	if h.Op != websocket.OpContinuation {
 		w.msgOp, w.msgRsv1 = h.Op, h.Rsv&websocket.Rsv1 != 0
-		w.utf8.Reset()
+		if done == 0 {
+			w.utf8.Reset()
+		}
 		if h.Fin && !w.msgRsv1 {
 			// The common case: a whole, uncompressed message, dispatched from the read
 			// buffer itself.
 			w.msgOp = 0
-			if h.Op == websocket.OpText && !(w.utf8.Write(payload) && w.utf8.Complete()) {
+			if h.Op == websocket.OpText && !(w.utf8.Write(payload[done:]) && w.utf8.Complete()) {
 				w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
 				return
 			}
@@ -151,7 +222,7 @@ func (w *wsConn[T]) data(h *websocket.Header, payload []byte) {
 			return
 		}
 	}
-	if w.msgOp == websocket.OpText && !w.msgRsv1 && !w.utf8.Write(payload) {
+	if w.msgOp == websocket.OpText && !w.msgRsv1 && !w.utf8.Write(payload[done:]) {
 		w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
 		return
 	}
@@ -306,15 +377,18 @@ func (w *wsConn[T]) wake(linger time.Duration) bool {
 	if linger < 0 {
 		st.queue.Discard()
 	}
+	_, queued := st.queue.Len()
 	code, text := w.closeCode(reason)
 	var b [websocket.MaxControlPayload]byte
 	w.closing.Store(true)
 	if st.queue.CloseWith(w.frame(websocket.OpClose, websocket.AppendClose(b[:0], code, text))) {
 		st.conn.SetWriteDeadline(time.Now().Add(max(linger, w.cfg.CloseTimeout)))
 	}
+	// The client has CloseTimeout to answer once the close frame is out: behind bytes
+	// still queued, that may take up to linger more.
 	wait := w.cfg.CloseTimeout
-	if linger > 0 {
-		wait = min(wait, linger) + linger // the close frame may queue behind a flush
+	if linger > 0 && queued > 0 {
+		wait += linger
 	}
 	st.conn.SetReadDeadline(time.Now().Add(wait))
 	st.s.srv.unpark(&st.tok)

@@ -77,7 +77,11 @@ func (srv *Server[T]) acceptUpgrade(req *websocket.Request, cfg *WebSocketConfig
 		return nil, nil, &websocket.HandshakeError{Status: 403, Reason: "origin not allowed: " + u.Origin}
 	}
 	w := &wsConn[T]{cfg: cfg, limit: int64(srv.cfg.MaxRequestLength)}
-	w.info = WebSocketInfo{Target: req.Target, Path: path, Header: req.Header}
+	// The session keeps the request's head, one string (the target and path are slices
+	// of it), and parses the header fields into a map only if WebSocket() is asked: a
+	// map for every idle session would cost more than the rest of its WebSocket state.
+	w.head = req.Head
+	w.info = WebSocketInfo{Target: req.Target, Path: websocket.Path(req.Target)}
 	w.text.Store(cfg.Text)
 	w.heard.Store(time.Now().UnixNano())
 	resp := make([]byte, 0, 256)
@@ -110,12 +114,14 @@ func chooseSubprotocol(ours, offered []string) string {
 // refuseUpgrade answers a refused upgrade request with its HTTP status and reason.
 func refuseUpgrade(c net.Conn, herr *websocket.HandshakeError) {
 	body := herr.Reason + "\n"
-	var extra string
+	connection, extra := "close", ""
 	if herr.Status == 426 {
-		extra = "Sec-WebSocket-Version: 13\r\n"
+		// RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (Upgrade, with
+		// "upgrade" in Connection); RFC 6455 §4.4: and the versions spoken.
+		connection, extra = "Upgrade, close", "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
 	}
-	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n%s",
-		herr.Status, statusText[herr.Status], len(body), extra, body)
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: %s\r\n%s\r\n%s",
+		herr.Status, statusText[herr.Status], len(body), connection, extra, body)
 }
 
 // isWebSocket reports whether a listener network is the WebSocket one.

@@ -3,25 +3,37 @@ package supersocket
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/supersocket-go/supersocket/filter"
 	"github.com/supersocket-go/supersocket/internal/websocket"
 )
 
 // wsClient is a raw WebSocket client for the tests: it writes frames byte for byte, so a
-// test can send anything, valid or not.
+// test can send anything, valid or not. It encodes and decodes frames itself, from RFC
+// 6455 §5.2, rather than with internal/websocket: the tests do not check the codec
+// against itself.
 type wsClient struct {
 	t *testing.T
 	net.Conn
-	r   *bufio.Reader
-	key [4]byte
+	r       *bufio.Reader
+	key     [4]byte
+	deflate bool // permessage-deflate was negotiated: RSV1 messages are inflated
+
+	// A fragmented message from the server in progress (see next).
+	msgOp websocket.Opcode
+	msgZ  bool
+	msg   []byte
 }
 
 // wsListener is a WebSocket listener on loopback.
@@ -29,21 +41,30 @@ func wsListener(cfg *WebSocketConfig) []ListenerConfig {
 	return []ListenerConfig{{Network: "ws", Addr: "127.0.0.1:0", WebSocket: cfg}}
 }
 
+// testKey is the Sec-WebSocket-Key of upgradeRequest.
+var testKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+
 // upgradeRequest is a valid upgrade request for path, with extra header lines.
 func upgradeRequest(path string, extra ...string) string {
-	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
 	return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n" + strings.Join(extra, "") + "\r\n"
+		"Sec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n" + strings.Join(extra, "") + "\r\n"
 }
 
-// dialWS dials srv and sends request; it returns the client and the response's status.
-func dialWSRaw(t *testing.T, addr, request string) (*wsClient, *http.Response) {
+// dialConn dials addr for a raw WebSocket client; the connection is closed when the test
+// ends.
+func dialConn(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, waitLong)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// handshakeWS sends request on c and reads the response.
+func handshakeWS(t *testing.T, c net.Conn, request string) (*wsClient, *http.Response) {
+	t.Helper()
 	c.SetDeadline(time.Now().Add(waitLong))
 	if _, err := io.WriteString(c, request); err != nil {
 		t.Fatal(err)
@@ -56,6 +77,12 @@ func dialWSRaw(t *testing.T, addr, request string) (*wsClient, *http.Response) {
 	return &wsClient{t: t, Conn: c, r: r, key: [4]byte{0x12, 0x34, 0x56, 0x78}}, resp
 }
 
+// dialWSRaw dials addr and sends request; it returns the client and the response.
+func dialWSRaw(t *testing.T, addr, request string) (*wsClient, *http.Response) {
+	t.Helper()
+	return handshakeWS(t, dialConn(t, addr), request)
+}
+
 // dialWS completes a handshake at the listener's default path.
 func dialWS(t *testing.T, addr string, extra ...string) *wsClient {
 	t.Helper()
@@ -66,6 +93,46 @@ func dialWS(t *testing.T, addr string, extra ...string) *wsClient {
 	return c
 }
 
+// encodeFrame encodes a frame: fin, the RSV bits (RSV1 = 4, RSV2 = 2, RSV3 = 1), the
+// opcode, the payload, masked with key unless key is nil.
+func encodeFrame(fin bool, rsv uint8, op websocket.Opcode, payload []byte, key *[4]byte) []byte {
+	b0 := rsv<<4 | byte(op)
+	if fin {
+		b0 |= 0x80
+	}
+	var m byte
+	if key != nil {
+		m = 0x80
+	}
+	out := make([]byte, 0, 14+len(payload))
+	switch n := len(payload); {
+	case n < 126:
+		out = append(out, b0, m|byte(n))
+	case n < 1<<16:
+		out = append(out, b0, m|126, byte(n>>8), byte(n))
+	default:
+		out = append(out, b0, m|127)
+		out = binary.BigEndian.AppendUint64(out, uint64(n))
+	}
+	if key == nil {
+		return append(out, payload...)
+	}
+	out = append(out, key[:]...)
+	h := len(out)
+	out = append(out, payload...)
+	p := out[h:]
+	k := uint64(binary.LittleEndian.Uint32(key[:]))
+	k |= k << 32
+	i := 0
+	for ; i+8 <= len(p); i += 8 { // eight bytes at a time: the race detector checks each access
+		binary.LittleEndian.PutUint64(p[i:], binary.LittleEndian.Uint64(p[i:])^k)
+	}
+	for ; i < len(p); i++ {
+		p[i] ^= key[i&3]
+	}
+	return out
+}
+
 // frame writes one frame: fin, opcode, payload, masked unless unmasked.
 func (c *wsClient) frame(fin bool, rsv uint8, op websocket.Opcode, payload []byte, unmasked bool) {
 	c.t.Helper()
@@ -73,75 +140,205 @@ func (c *wsClient) frame(fin bool, rsv uint8, op websocket.Opcode, payload []byt
 	if unmasked {
 		key = nil
 	}
-	b := websocket.AppendHeader(nil, fin, rsv, op, len(payload), key)
-	p := bytes.Clone(payload)
-	if !unmasked {
-		websocket.Mask(c.key, 0, p)
-	}
-	if _, err := c.Write(append(b, p...)); err != nil {
-		c.t.Fatalf("write frame: %v", err)
+	c.write(encodeFrame(fin, rsv, op, payload, key), 0)
+}
+
+// write writes b, chop bytes per write (0: all at once).
+func (c *wsClient) write(b []byte, chop int) {
+	c.t.Helper()
+	c.SetWriteDeadline(time.Now().Add(waitLong))
+	for len(b) > 0 {
+		n := len(b)
+		if chop > 0 {
+			n = min(n, chop)
+		}
+		if _, err := c.Write(b[:n]); err != nil {
+			c.t.Fatalf("write: %v", err)
+		}
+		b = b[n:]
 	}
 }
 
 func (c *wsClient) text(s string)   { c.frame(true, 0, websocket.OpText, []byte(s), false) }
 func (c *wsClient) binary(b []byte) { c.frame(true, 0, websocket.OpBinary, b, false) }
 
-// read reads one frame from the server.
+// read reads one frame from the server, which must not be masked.
 func (c *wsClient) read() (websocket.Header, []byte) {
 	c.t.Helper()
-	var hb []byte
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	var hb [8]byte
+	if _, err := io.ReadFull(c.r, hb[:2]); err != nil {
+		c.t.Fatalf("reading a frame: %v", err)
+	}
+	h := websocket.Header{Fin: hb[0]&0x80 != 0, Rsv: hb[0] >> 4 & 7, Op: websocket.Opcode(hb[0] & 0xF), Masked: hb[1]&0x80 != 0}
+	if h.Masked {
+		c.t.Fatal("a server frame is masked")
+	}
+	h.Length = int64(hb[1] & 0x7F)
+	switch h.Length {
+	case 126:
+		if _, err := io.ReadFull(c.r, hb[:2]); err != nil {
+			c.t.Fatalf("reading a frame's length: %v", err)
+		}
+		h.Length = int64(binary.BigEndian.Uint16(hb[:2]))
+	case 127:
+		if _, err := io.ReadFull(c.r, hb[:8]); err != nil {
+			c.t.Fatalf("reading a frame's length: %v", err)
+		}
+		h.Length = int64(binary.BigEndian.Uint64(hb[:8]))
+		if h.Length < 0 || h.Length > 1<<30 {
+			c.t.Fatalf("a server frame declares %d bytes", h.Length)
+		}
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(c.r, p); err != nil {
+		c.t.Fatalf("reading a %d-byte payload: %v", h.Length, err)
+	}
+	return h, p
+}
+
+// wsEvent is what the server sends, as a test expects it: a message (OpText, OpBinary,
+// reassembled and inflated), a ping or a pong with its payload, or a close frame with its
+// code (CloseNoStatus for none).
+type wsEvent struct {
+	op      websocket.Opcode
+	payload string
+	code    websocket.CloseCode
+}
+
+func (e wsEvent) String() string {
+	name := map[websocket.Opcode]string{websocket.OpText: "text", websocket.OpBinary: "binary",
+		websocket.OpPing: "ping", websocket.OpPong: "pong"}[e.op]
+	switch {
+	case e.op == websocket.OpClose:
+		return fmt.Sprintf("close %v", e.code)
+	case name == "":
+		name = fmt.Sprintf("opcode %#x", byte(e.op))
+	}
+	if len(e.payload) > 40 {
+		return fmt.Sprintf("%s (%d bytes)", name, len(e.payload))
+	}
+	return fmt.Sprintf("%s %q", name, e.payload)
+}
+
+// next reads the server's next message or control frame, and checks that it keeps RFC
+// 6455's rules for a server: no mask, no RSV bits but RSV1 on the first frame of a
+// compressed message (when negotiated), control frames whole and at most 125 bytes, a
+// close payload of a valid code and a UTF-8 reason, text messages in UTF-8.
+func (c *wsClient) next() wsEvent {
+	c.t.Helper()
 	for {
-		b, err := c.r.ReadByte()
-		if err != nil {
-			c.t.Fatalf("reading a frame: %v (after %d header bytes)", err, len(hb))
+		h, p := c.read()
+		rsv1 := h.Rsv&websocket.Rsv1 != 0
+		switch {
+		case h.Rsv&^websocket.Rsv1 != 0:
+			c.t.Fatalf("a server frame with RSV2/RSV3: %#x", h.Rsv)
+		case rsv1 && (!c.deflate || h.Op.IsControl() || h.Op == websocket.OpContinuation):
+			c.t.Fatalf("RSV1 on a frame with opcode %#x (deflate negotiated: %v)", byte(h.Op), c.deflate)
+		case h.Op.IsReserved():
+			c.t.Fatalf("a server frame with reserved opcode %#x", byte(h.Op))
 		}
-		hb = append(hb, b)
-		h, n, err := websocket.ParseHeader(hb, 1<<30)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		if n > 0 {
-			if h.Masked {
-				c.t.Fatal("a server frame is masked")
+		if h.Op.IsControl() {
+			if !h.Fin || len(p) > 125 {
+				c.t.Fatalf("a control frame (opcode %#x) of %d bytes, fin %v", byte(h.Op), len(p), h.Fin)
 			}
-			p := make([]byte, h.Length)
-			if _, err := io.ReadFull(c.r, p); err != nil {
-				c.t.Fatalf("reading a payload: %v", err)
+			if h.Op != websocket.OpClose {
+				return wsEvent{op: h.Op, payload: string(p)}
 			}
-			return h, p
+			switch {
+			case len(p) == 0:
+				return wsEvent{op: h.Op, code: websocket.CloseNoStatus}
+			case len(p) == 1 || !utf8.Valid(p[2:]):
+				c.t.Fatalf("a malformed close payload %q", p)
+			}
+			return wsEvent{op: h.Op, code: websocket.CloseCode(binary.BigEndian.Uint16(p)), payload: string(p[2:])}
 		}
+		if (h.Op == websocket.OpContinuation) != (c.msgOp != 0) {
+			c.t.Fatalf("a frame with opcode %#x while the server's message in progress has %#x", byte(h.Op), byte(c.msgOp))
+		}
+		if c.msgOp == 0 {
+			c.msgOp, c.msgZ, c.msg = h.Op, rsv1, nil
+		}
+		c.msg = append(c.msg, p...)
+		if !h.Fin {
+			continue
+		}
+		msg, op := c.msg, c.msgOp
+		c.msgOp, c.msg = 0, nil
+		if c.msgZ {
+			msg = inflateMessage(c.t, msg)
+		}
+		if op == websocket.OpText && !utf8.Valid(msg) {
+			c.t.Fatalf("a text message that is not UTF-8 (%d bytes)", len(msg))
+		}
+		return wsEvent{op: op, payload: string(msg)}
 	}
 }
 
 // expect reads one frame and checks its opcode and payload.
 func (c *wsClient) expect(op websocket.Opcode, payload string) {
 	c.t.Helper()
-	h, p := c.read()
-	if h.Op != op || string(p) != payload {
-		c.t.Fatalf("got %v %q, want %v %q", h.Op, p, op, payload)
+	if got := c.next(); got.op != op || got.payload != payload {
+		c.t.Fatalf("got %v, want %v", got, wsEvent{op: op, payload: payload})
 	}
 }
 
-// expectClose reads a close frame with code, then the connection's end.
+// expectClose reads a close frame with code.
 func (c *wsClient) expectClose(code websocket.CloseCode) {
 	c.t.Helper()
-	h, p := c.read()
-	if h.Op != websocket.OpClose {
-		c.t.Fatalf("got a %v frame %q, want a close frame", h.Op, p)
-	}
-	got, reason, err := websocket.ParseClose(p)
-	if err != nil || got != code {
-		c.t.Fatalf("close frame %v %q (%v), want %v", got, reason, err, code)
+	if got := c.next(); got.op != websocket.OpClose || got.code != code {
+		c.t.Fatalf("got %v, want a close frame with %v", got, code)
 	}
 }
 
-// expectEOF reads until the server closes the connection.
+// closeWith sends a close frame with code (CloseNoStatus: an empty one) and reason.
+func (c *wsClient) closeWith(code websocket.CloseCode, reason string) {
+	c.t.Helper()
+	var p []byte
+	if code != websocket.CloseNoStatus {
+		p = binary.BigEndian.AppendUint16(nil, uint16(code))
+	}
+	c.frame(true, 0, websocket.OpClose, append(p, reason...), false)
+}
+
+// expectEOF reads until the server closes the connection, which must send nothing more.
 func (c *wsClient) expectEOF() {
 	c.t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitLong))
 	b, err := io.ReadAll(c.r)
 	if err != nil && !isReset(err) {
-		c.t.Fatalf("waiting for the connection to end: %v (after %q)", err, b)
+		c.t.Fatalf("waiting for the connection to end: %v (after %d bytes)", err, len(b))
 	}
+	if len(b) > 0 {
+		c.t.Fatalf("%d bytes (%q…) before the connection ended, want none", len(b), b[:min(len(b), 16)])
+	}
+}
+
+// deflateMessage compresses a message as permessage-deflate does (RFC 7692 §7.2.1): one
+// sync-flushed deflate stream without its 4-byte tail, without context takeover.
+func deflateMessage(t testing.TB, msg []byte) []byte {
+	var buf bytes.Buffer
+	fw, err := flate.NewWriter(&buf, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(msg)
+	fw.Flush()
+	b := buf.Bytes()
+	if !bytes.HasSuffix(b, []byte{0, 0, 0xff, 0xff}) {
+		t.Fatalf("a sync flush without its tail: %x", b[max(len(b)-8, 0):])
+	}
+	return b[:len(b)-4]
+}
+
+// inflateMessage undoes deflateMessage.
+func inflateMessage(t testing.TB, z []byte) []byte {
+	fr := flate.NewReader(io.MultiReader(bytes.NewReader(z), bytes.NewReader([]byte{0, 0, 0xff, 0xff})))
+	b, err := io.ReadAll(fr)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		t.Fatalf("a compressed message from the server does not inflate: %v", err)
+	}
+	return b
 }
 
 // A browser's "ECHO hello" text message is a command line, and the reply a text message
@@ -170,8 +367,7 @@ func TestWebSocket_CommandLineAndBinary(t *testing.T) {
 	c.frame(true, 0, websocket.OpContinuation, []byte("agmented"), false)
 	c.expect(websocket.OpText, "fragmented")
 	// The client closes: its code is echoed, and the session closes with ClientClosing.
-	var b []byte
-	c.frame(true, 0, websocket.OpClose, websocket.AppendClose(b, 4000, "bye"), false)
+	c.closeWith(4000, "bye")
 	c.expectClose(4000)
 	c.expectEOF()
 	if ev := recv(t, closed, "Closed"); ev.reason != CloseClientClosing {
@@ -202,38 +398,33 @@ func TestWebSocket_ShutdownSends1001(t *testing.T) {
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(t.Context()) }()
 	c.expectClose(websocket.CloseGoingAway)
-	var b []byte
-	c.frame(true, 0, websocket.OpClose, websocket.AppendClose(b, websocket.CloseGoingAway, ""), false)
+	c.closeWith(websocket.CloseGoingAway, "")
 	c.expectEOF()
 	if err := recv(t, shut, "Shutdown"); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// Handshakes that are not valid upgrades get their HTTP status and create no session.
-func TestWebSocket_HandshakeRefusals(t *testing.T) {
-	srv := startServer(t, Config{Listeners: wsListener(&WebSocketConfig{Origins: []string{"https://good.example"}})},
-		Handlers[struct{}]{Request: echoFrame[struct{}]})
-	for _, tc := range []struct {
-		name, req string
-		status    int
-	}{
-		{"wrong path", upgradeRequest("/other"), 404},
-		{"bad origin", upgradeRequest("/ws", "Origin: https://evil.example\r\n"), 403},
-		{"POST", strings.Replace(upgradeRequest("/ws"), "GET", "POST", 1), 405},
-		{"version 8", strings.Replace(upgradeRequest("/ws"), "Version: 13", "Version: 8", 1), 426},
-		{"no key", strings.Replace(upgradeRequest("/ws"), "Sec-WebSocket-Key", "X-Key", 1), 400},
-		{"plain GET", "GET /ws HTTP/1.1\r\nHost: a\r\n\r\n", 426},
-	} {
-		_, resp := dialWSRaw(t, addrOf(srv), tc.req)
-		if resp.StatusCode != tc.status {
-			t.Errorf("%s: %s, want %d", tc.name, resp.Status, tc.status)
-		}
+// WebSocket() reports the handshake: target, path, subprotocol, compression, and the
+// request's header fields (parsed only when asked).
+func TestWebSocket_Info(t *testing.T) {
+	infos := make(chan *WebSocketInfo, 1)
+	srv := startServer(t, Config{Listeners: wsListener(&WebSocketConfig{Path: "/game", Subprotocols: []string{"v2", "v1"}})},
+		Handlers[struct{}]{
+			Connected: func(s *Session[struct{}]) { infos <- s.WebSocket() },
+			Request:   echoFrame[struct{}],
+		})
+	c, resp := dialWSRaw(t, addrOf(srv), upgradeRequest("/game?room=7",
+		"Cookie: token=abc\r\n", "Sec-WebSocket-Protocol: v1, v2\r\n", "X-Forwarded-For: 192.0.2.1\r\n"))
+	defer c.Close()
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Protocol") != "v2" {
+		t.Fatalf("handshake: %s, protocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
 	}
-	if c := dialWS(t, addrOf(srv), "Origin: https://GOOD.example\r\n"); c == nil {
-		t.Fatal("an allowed origin was refused")
+	info := recv(t, infos, "Connected")
+	if info.Target != "/game?room=7" || info.Path != "/game" || info.Subprotocol != "v2" || info.Compressed {
+		t.Fatalf("info %+v", info)
 	}
-	if st := srv.Stats(); st.HandshakeFailures != 6 || st.Accepted != 7 {
-		t.Errorf("Stats: %d handshake failures of %d accepted, want 6 of 7", st.HandshakeFailures, st.Accepted)
+	if info.Header.Get("Cookie") != "token=abc" || info.Header.Get("X-Forwarded-For") != "192.0.2.1" {
+		t.Fatalf("header %v", info.Header)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/supersocket-go/supersocket/client"
+	"github.com/supersocket-go/supersocket/examples/chat/chatroom"
 	"github.com/supersocket-go/supersocket/filter"
 )
 
@@ -20,7 +21,7 @@ func dial(ctx context.Context, addr string, onPush func(client.Message)) (*clien
 	return client.Dial(ctx, client.Config{
 		Addr:             addr,
 		Filter:           filter.CommandLine(),
-		MaxRequestLength: maxRequestLength,
+		MaxRequestLength: chatroom.MaxLineLength,
 		IsPush:           func(m client.Message) bool { return m.Key == "*" },
 		OnMessage:        onPush,
 	})

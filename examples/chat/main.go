@@ -33,24 +33,20 @@ import (
 	"syscall"
 
 	"github.com/supersocket-go/supersocket"
+	"github.com/supersocket-go/supersocket/examples/chat/chatroom"
 	"github.com/supersocket-go/supersocket/filter"
 )
 
-const maxRequestLength = 1024 // a line, ending included
-
 // newServer returns the chat server, not started, listening on addr. Each server has its
-// own rooms.
-func newServer(addr string) (*supersocket.Server[user], error) {
-	l := newLobby()
+// own rooms; the commands and the rooms are package chatroom's, which examples/webchat
+// serves to browsers too.
+func newServer(addr string) (*supersocket.Server[chatroom.User], error) {
 	return supersocket.New(supersocket.Config{
 		Name:             "chat",
 		Listeners:        []supersocket.ListenerConfig{{Addr: addr}},
 		Filter:           filter.CommandLine(),
-		MaxRequestLength: maxRequestLength,
-	}, supersocket.Handlers[user]{
-		Request: l.router().Request,
-		Closed:  l.closed,
-	})
+		MaxRequestLength: chatroom.MaxLineLength,
+	}, chatroom.NewLobby().Handlers())
 }
 
 func main() {

@@ -64,7 +64,13 @@ func Put(b []byte) {
 // least minCap in all, and twice buf's capacity (bounded by maxCap) when rest fills buf.
 // When a bigger buffer is needed, buf goes back to the pool.
 func Compact(buf, rest []byte, minCap, maxCap int) []byte {
-	n := copy(buf, rest) // rest aliases buf's tail; copy handles the overlap
+	n := len(rest)
+	if n > 0 && &rest[0] != &buf[0] {
+		// rest aliases buf's tail; copy handles the overlap. Nothing is copied when
+		// nothing was consumed: a large frame arriving over many reads would be moved
+		// onto itself after each of them, quadratic in its size.
+		copy(buf, rest)
+	}
 	buf = buf[:n]
 	want := minCap
 	if n == cap(buf) {

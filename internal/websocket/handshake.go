@@ -17,10 +17,50 @@ func AcceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// Request is an opening-handshake request, as ParseRequest found it.
+// Request is an opening-handshake request, as ParseRequest found it. Its strings are
+// slices of Head, one allocation: a server keeps a request's head for the session's life,
+// and its header fields as a map only if someone asks (Header).
 type Request struct {
 	Method, Target, Proto string
-	Header                textproto.MIMEHeader // canonical keys; every value, in order
+	Head                  string  // the request's head, request line to the last field's CRLF
+	fields                []field // the header fields, in order
+}
+
+// field is one header field, its name as the client wrote it.
+type field struct{ name, value string }
+
+// Values returns the values of the header fields called name (compared without case), in
+// order.
+func (r *Request) Values(name string) []string {
+	var vs []string
+	for _, f := range r.fields {
+		if strings.EqualFold(f.name, name) {
+			vs = append(vs, f.value)
+		}
+	}
+	return vs
+}
+
+// count returns how many header fields are called name.
+func (r *Request) count(name string) int {
+	n := 0
+	for _, f := range r.fields {
+		if strings.EqualFold(f.name, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// Header returns the header fields as a map with canonical keys, every value in order.
+// It builds the map on each call.
+func (r *Request) Header() textproto.MIMEHeader {
+	h := make(textproto.MIMEHeader, len(r.fields))
+	for _, f := range r.fields {
+		k := textproto.CanonicalMIMEHeaderKey(f.name)
+		h[k] = append(h[k], f.value)
+	}
+	return h
 }
 
 // HandshakeError is a request the server refuses before any WebSocket exists: Status is
@@ -58,18 +98,18 @@ func ParseRequest(b []byte, maxLen int) (req *Request, n int, err *HandshakeErro
 	if end+4 > maxLen {
 		return nil, 0, refuse(431, "request header fields too large")
 	}
-	head := b[:end+2] // every line with its CRLF
 	n = end + 4
-	lineEnd := bytes.Index(head, []byte("\r\n"))
-	line := head[:lineEnd]
-	if bytes.IndexByte(head, '\n') != lineEnd+1 || bytes.Count(head, []byte("\n")) != bytes.Count(head, []byte("\r\n")) {
+	if bytes.Count(b[:end+2], []byte("\n")) != bytes.Count(b[:end+2], []byte("\r\n")) {
 		return nil, 0, refuse(400, "a line ends without CR")
 	}
-	parts := strings.Split(string(line), " ")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+	head := string(b[:end+2]) // every line with its CRLF; the one allocation
+	lineEnd := strings.Index(head, "\r\n")
+	method, rest, ok1 := strings.Cut(head[:lineEnd], " ")
+	target, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || method == "" || target == "" || strings.Contains(proto, " ") {
 		return nil, 0, refuse(400, "malformed request line")
 	}
-	req = &Request{Method: parts[0], Target: parts[1], Proto: parts[2], Header: textproto.MIMEHeader{}}
+	req = &Request{Method: method, Target: target, Proto: proto, Head: head}
 	if !isToken(req.Method) {
 		return nil, 0, refuse(400, "malformed method")
 	}
@@ -90,34 +130,34 @@ func ParseRequest(b []byte, maxLen int) (req *Request, n int, err *HandshakeErro
 			return nil, 0, refuse(400, "malformed request target")
 		}
 	}
+	req.fields = make([]field, 0, strings.Count(head, "\r\n")-1)
 	for rest := head[lineEnd+2:]; len(rest) > 0; {
-		i := bytes.Index(rest, []byte("\r\n"))
-		field := rest[:i]
+		i := strings.Index(rest, "\r\n")
+		line := rest[:i]
 		rest = rest[i+2:]
-		if field[0] == ' ' || field[0] == '\t' {
+		if line[0] == ' ' || line[0] == '\t' {
 			return nil, 0, refuse(400, "obsolete line folding")
 		}
-		colon := bytes.IndexByte(field, ':')
-		if colon <= 0 || !isToken(string(field[:colon])) {
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
 			return nil, 0, refuse(400, "malformed header field")
 		}
-		value := string(bytes.Trim(field[colon+1:], " \t"))
+		value := strings.Trim(line[colon+1:], " \t")
 		for _, c := range []byte(value) {
 			if c < ' ' && c != '\t' || c == 0x7F {
 				return nil, 0, refuse(400, "a control character in a header field")
 			}
 		}
-		name := textproto.CanonicalMIMEHeaderKey(string(field[:colon]))
-		req.Header[name] = append(req.Header[name], value)
+		req.fields = append(req.fields, field{line[:colon], value})
 	}
-	switch hosts := req.Header["Host"]; {
-	case len(hosts) != 1:
+	switch {
+	case req.count("Host") != 1:
 		return nil, 0, refuse(400, "exactly one Host header field is required")
-	case len(req.Header["Transfer-Encoding"]) > 0:
+	case req.count("Transfer-Encoding") > 0:
 		return nil, 0, refuse(400, "an upgrade request has no body")
 	}
-	for _, cl := range req.Header["Content-Length"] {
-		if cl != "0" {
+	for _, f := range req.fields {
+		if strings.EqualFold(f.name, "Content-Length") && f.value != "0" {
 			return nil, 0, refuse(400, "an upgrade request has no body")
 		}
 	}
@@ -162,16 +202,6 @@ func Tokens(values []string) []string {
 	return out
 }
 
-// hasToken reports whether the values list token, case-insensitively.
-func hasToken(values []string, token string) bool {
-	for _, t := range Tokens(values) {
-		if strings.EqualFold(t, token) {
-			return true
-		}
-	}
-	return false
-}
-
 // Upgrade is what the server needs to accept a WebSocket: the checks of RFC 6455 §4.2.1
 // passed, and what the client asked for.
 type Upgrade struct {
@@ -186,30 +216,48 @@ type Upgrade struct {
 // 13 (else 426, and the caller names the version it speaks). The path and the origin
 // are the caller's to check.
 func CheckUpgrade(req *Request) (*Upgrade, *HandshakeError) {
-	h := req.Header
 	switch {
 	case req.Method != "GET":
 		return nil, refuse(405, "a WebSocket upgrade is a GET")
-	case !hasToken(h["Upgrade"], "websocket"):
+	case !req.hasToken("Upgrade", "websocket"):
 		return nil, refuse(426, "not a WebSocket upgrade: the Upgrade header must name websocket")
-	case !hasToken(h["Connection"], "upgrade"):
+	case !req.hasToken("Connection", "upgrade"):
 		return nil, refuse(400, "the Connection header must list upgrade")
 	}
-	keys := h["Sec-Websocket-Key"]
+	keys := req.Values("Sec-WebSocket-Key")
 	if len(keys) != 1 {
 		return nil, refuse(400, "exactly one Sec-WebSocket-Key is required")
 	}
-	if raw, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(raw) != 16 {
+	var raw [18]byte // base64 of 16 bytes is 24 characters, which decode into up to 18
+	if k := keys[0]; len(k) != 24 {
+		return nil, refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64")
+	} else if n, err := base64.StdEncoding.Decode(raw[:], []byte(k)); err != nil || n != 16 {
 		return nil, refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64")
 	}
-	if v := h["Sec-Websocket-Version"]; len(v) != 1 || v[0] != "13" {
+	if v := req.Values("Sec-WebSocket-Version"); len(v) != 1 || v[0] != "13" {
 		return nil, refuse(426, "unsupported Sec-WebSocket-Version: this server speaks 13")
 	}
-	u := &Upgrade{Key: keys[0], Protocols: Tokens(h["Sec-Websocket-Protocol"]), Extensions: Tokens(h["Sec-Websocket-Extensions"])}
-	if o := h["Origin"]; len(o) > 0 {
+	u := &Upgrade{Key: keys[0], Protocols: Tokens(req.Values("Sec-WebSocket-Protocol")), Extensions: Tokens(req.Values("Sec-WebSocket-Extensions"))}
+	if o := req.Values("Origin"); len(o) > 0 {
 		u.Origin = o[0]
 	}
 	return u, nil
+}
+
+// hasToken reports whether the fields called name list token, case-insensitively,
+// without allocating.
+func (r *Request) hasToken(name, token string) bool {
+	for _, f := range r.fields {
+		if !strings.EqualFold(f.name, name) {
+			continue
+		}
+		for t := range strings.SplitSeq(f.value, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Path returns the path of a request target: the part before any query, or of an

@@ -27,9 +27,9 @@ func TestAppendRequest_ServerAccepts(t *testing.T) {
 	if herr != nil {
 		t.Fatal(herr)
 	}
-	if req.Target != "/ws?room=1" || req.Header.Get("Host") != "127.0.0.1:2013" || u.Key != key ||
+	if req.Target != "/ws?room=1" || req.Header().Get("Host") != "127.0.0.1:2013" || u.Key != key ||
 		u.Origin != "https://app.example" || strings.Join(u.Protocols, ",") != "chat,superchat" ||
-		req.Header.Get("Authorization") != "Bearer x" {
+		req.Header().Get("Authorization") != "Bearer x" {
 		t.Fatalf("request %+v, upgrade %+v", req, u)
 	}
 	if NewKey() == key {
@@ -106,7 +106,7 @@ func TestDo(t *testing.T) {
 			if herr != nil {
 				return
 			}
-			answer(b, req.Header.Get("Sec-Websocket-Key"))
+			answer(b, req.Header().Get("Sec-Websocket-Key"))
 		}()
 		return a
 	}

@@ -1,4 +1,17 @@
-package main
+// Package chatroom is the chat example's rooms: the line protocol that examples/chat
+// documents (LOGIN, ENTER, SAY, WHO, ROOMS, LEAVE, QUIT; replies start with OK or ERR,
+// lines pushed by the server with "*"), as the handlers of a supersocket server. Every
+// listener of that server shares the rooms, so line clients on TCP and browsers on a
+// WebSocket listener (Text and Lines) can talk in one room (examples/webchat).
+//
+// Serve it with filter.CommandLine and MaxLineLength:
+//
+//	srv, err := supersocket.New(supersocket.Config{
+//		Listeners:        []supersocket.ListenerConfig{{Addr: "127.0.0.1:2012"}},
+//		Filter:           filter.CommandLine(),
+//		MaxRequestLength: chatroom.MaxLineLength,
+//	}, chatroom.NewLobby().Handlers())
+package chatroom
 
 import (
 	"errors"
@@ -12,34 +25,39 @@ import (
 	"github.com/supersocket-go/supersocket/command"
 )
 
-// user is a session's own state (Session.Data). Only the session's handlers touch it, and
+// MaxLineLength is the longest request line, ending included: the server's
+// Config.MaxRequestLength.
+const MaxLineLength = 1024
+
+// User is a session's own state (Session.Data). Only the session's handlers touch it, and
 // they never run concurrently, so it needs no lock.
-type user struct {
+type User struct {
 	name string // "" until LOGIN
 	room *room  // nil while in no room
 }
 
-type session = supersocket.Session[user]
+type session = supersocket.Session[User]
 
-// lobby holds the state sessions share: the names in use and the rooms. One mutex guards
+// Lobby holds the state sessions share: the names in use and the rooms. One mutex guards
 // all of it; it is held only for map updates and TrySend calls, which never block, so a
 // slow client cannot stall the others, and every member of a room sees the room's
 // events in the same order.
-type lobby struct {
+type Lobby struct {
 	mu    sync.Mutex
 	names map[string]*session
 	rooms map[string]*room
 }
 
 // room is one chat room. Its members map holds each member's name, so that WHO never
-// reads another session's Data. Guarded by lobby.mu.
+// reads another session's Data. Guarded by Lobby.mu.
 type room struct {
 	name    string
 	members map[*session]string
 }
 
-func newLobby() *lobby {
-	return &lobby{names: make(map[string]*session), rooms: make(map[string]*room)}
+// NewLobby returns an empty lobby: no names taken, no rooms. Each server has its own.
+func NewLobby() *Lobby {
+	return &Lobby{names: make(map[string]*session), rooms: make(map[string]*room)}
 }
 
 // userError is an error the client caused; OnError replies "ERR <text>".
@@ -53,7 +71,7 @@ var (
 )
 
 // reply sends "OK" and the words, as one line.
-func reply(ctx *command.Context[user], words ...string) error {
+func reply(ctx *command.Context[User], words ...string) error {
 	return ctx.Reply([]byte(strings.Join(append([]string{"OK"}, words...), " ") + "\r\n"))
 }
 
@@ -69,14 +87,20 @@ func (r *room) tellLocked(skip *session, line string) {
 	}
 }
 
+// Handlers returns the server's handlers: the commands, and the Closed handler that takes
+// a member whose connection ends out of its room.
+func (l *Lobby) Handlers() supersocket.Handlers[User] {
+	return supersocket.Handlers[User]{Request: l.router().Request, Closed: l.closed}
+}
+
 // router builds the command table.
-func (l *lobby) router() *command.Router[user] {
-	r := command.New[user]()
+func (l *Lobby) router() *command.Router[User] {
+	r := command.New[User]()
 	r.HandleFunc("LOGIN", l.login)
 	r.HandleFunc("QUIT", quit)
 	// The other commands need a name first: a middleware checks it for each of them.
-	loggedIn := func(next command.Handler[user]) command.Handler[user] {
-		return func(ctx *command.Context[user]) error {
+	loggedIn := func(next command.Handler[User]) command.Handler[User] {
+		return func(ctx *command.Context[User]) error {
 			if ctx.Data().name == "" {
 				return errLoginFirst
 			}
@@ -88,10 +112,10 @@ func (l *lobby) router() *command.Router[user] {
 	r.HandleFunc("SAY", l.say, loggedIn)
 	r.HandleFunc("WHO", l.who, loggedIn)
 	r.HandleFunc("ROOMS", l.listRooms, loggedIn)
-	r.NotFound(func(ctx *command.Context[user]) error {
+	r.NotFound(func(ctx *command.Context[User]) error {
 		return userError("unknown command: " + strings.ToUpper(ctx.Key()))
 	})
-	r.OnError(func(ctx *command.Context[user], err error) {
+	r.OnError(func(ctx *command.Context[User], err error) {
 		var ue userError
 		var pe *command.ParamError
 		switch {
@@ -107,7 +131,7 @@ func (l *lobby) router() *command.Router[user] {
 }
 
 // oneWord returns the request's only parameter, or a usage error.
-func oneWord(ctx *command.Context[user], what string) (string, error) {
+func oneWord(ctx *command.Context[User], what string) (string, error) {
 	p := ctx.Params()
 	if len(p) != 1 {
 		return "", userError(fmt.Sprintf("usage: %s %s", ctx.Name(), what))
@@ -127,7 +151,7 @@ func validName(s string) bool {
 	return true
 }
 
-func (l *lobby) login(ctx *command.Context[user]) error {
+func (l *Lobby) login(ctx *command.Context[User]) error {
 	u := ctx.Data()
 	if u.name != "" {
 		return userError("already logged in as " + u.name)
@@ -152,7 +176,7 @@ func (l *lobby) login(ctx *command.Context[user]) error {
 	return reply(ctx, "welcome", name)
 }
 
-func (l *lobby) enter(ctx *command.Context[user]) error {
+func (l *Lobby) enter(ctx *command.Context[User]) error {
 	u := ctx.Data()
 	if u.room != nil {
 		return userError("already in room " + u.room.name + "; LEAVE first")
@@ -182,7 +206,7 @@ func (l *lobby) enter(ctx *command.Context[user]) error {
 
 // leaveLocked takes s out of its room, tells the others, and drops the room once empty.
 // The caller holds l.mu.
-func (l *lobby) leaveLocked(s *session, r *room, event string) {
+func (l *Lobby) leaveLocked(s *session, r *room, event string) {
 	delete(r.members, s)
 	r.tellLocked(nil, event)
 	if len(r.members) == 0 {
@@ -190,7 +214,7 @@ func (l *lobby) leaveLocked(s *session, r *room, event string) {
 	}
 }
 
-func (l *lobby) leave(ctx *command.Context[user]) error {
+func (l *Lobby) leave(ctx *command.Context[User]) error {
 	u := ctx.Data()
 	if u.room == nil {
 		return errEnterFirst
@@ -203,7 +227,7 @@ func (l *lobby) leave(ctx *command.Context[user]) error {
 	return reply(ctx, "left", r.name)
 }
 
-func (l *lobby) say(ctx *command.Context[user]) error {
+func (l *Lobby) say(ctx *command.Context[User]) error {
 	u := ctx.Data()
 	if u.room == nil {
 		return errEnterFirst
@@ -218,7 +242,7 @@ func (l *lobby) say(ctx *command.Context[user]) error {
 	return reply(ctx)
 }
 
-func (l *lobby) who(ctx *command.Context[user]) error {
+func (l *Lobby) who(ctx *command.Context[User]) error {
 	u := ctx.Data()
 	if u.room == nil {
 		return errEnterFirst
@@ -229,7 +253,7 @@ func (l *lobby) who(ctx *command.Context[user]) error {
 	return reply(ctx, names...)
 }
 
-func (l *lobby) listRooms(ctx *command.Context[user]) error {
+func (l *Lobby) listRooms(ctx *command.Context[User]) error {
 	l.mu.Lock()
 	var list []string
 	for _, name := range slices.Sorted(maps.Keys(l.rooms)) {
@@ -239,7 +263,7 @@ func (l *lobby) listRooms(ctx *command.Context[user]) error {
 	return reply(ctx, list...)
 }
 
-func quit(ctx *command.Context[user]) error {
+func quit(ctx *command.Context[User]) error {
 	err := reply(ctx, "bye")
 	// The reply is queued before Close, so it is flushed before the socket closes; the
 	// Closed handler then does the leaving.
@@ -249,7 +273,7 @@ func quit(ctx *command.Context[user]) error {
 
 // closed runs once per session, after its last request, however it ended: the member
 // leaves its room and frees its name.
-func (l *lobby) closed(s *session, why supersocket.CloseReason) {
+func (l *Lobby) closed(s *session, why supersocket.CloseReason) {
 	u := s.Data()
 	if u.name == "" {
 		return
