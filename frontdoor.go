@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/supersocket-go/supersocket/internal/pool"
@@ -40,6 +41,8 @@ type doorState struct {
 	// given marks the listeners given as a net.Listener or net.PacketConn that a Start
 	// has used: a stop closes them, so they serve one run (guarded by Server.mu).
 	given []bool
+	// draining is set while Drain runs (drain.go).
+	draining atomic.Bool
 }
 
 // init makes each listener's front door from a checked Config.

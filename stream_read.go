@@ -84,6 +84,10 @@ func (st *stream[T]) read() (closed bool) {
 			st.ws.endCloseWait()
 			break
 		}
+		if s.srv.door.draining.Load() && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			st.drainRead(len(pending)) // drain.go: close if drained, else read on
+			continue
+		}
 		if st.armed && len(pending) == 0 && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 			st.conn.SetReadDeadline(time.Time{})
 			if s.closed.Load() != 0 {
@@ -131,6 +135,9 @@ func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 	}
 	if s.closed.Load() != 0 || st.upgrade != nil {
 		return true, false
+	}
+	if s.srv.door.draining.Load() {
+		return st.drainBeforeRead(pending) // drain.go
 	}
 	// Only a raw TCP session goes idle: its reader holds no buffer while it waits. Asked
 	// each time round, since StartTLS replaces the reader.
