@@ -33,6 +33,8 @@ type fileConfig struct {
 	MetricsAddr string        `yaml:"metrics_addr"` // host:port of /metrics, /status, /debug/pprof/
 	LogLevel    string        `yaml:"log_level"`    // debug, info, warn, error
 	LogFormat   string        `yaml:"log_format"`   // text, json
+	// DrainTimeout is -drain-timeout: how long a stop or a hand-over drains sessions.
+	DrainTimeout *durationValue `yaml:"drain_timeout"`
 	Cluster     *clusterFlags `yaml:"cluster"`      // node_id, url or listen (and store), user_ttl, heartbeat_interval
 	Servers     []fileServer  `yaml:"servers"`
 }
@@ -247,6 +249,9 @@ func (cf *configFile) check() error {
 		if err := checkHostPort(c.MetricsAddr); err != nil {
 			return cf.errorAt("metrics_addr", "%v", err)
 		}
+	}
+	if c.DrainTimeout != nil && *c.DrainTimeout < 0 {
+		return cf.errorAt("drain_timeout", "%v is negative", time.Duration(*c.DrainTimeout))
 	}
 	if len(c.Servers) == 0 {
 		return cf.errorAt("servers", "the file declares no servers")
