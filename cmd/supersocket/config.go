@@ -30,13 +30,13 @@ import (
 // fileConfig is the schema of a configuration file. Keys are Config's fields in
 // snake_case; a key not listed here is an error.
 type fileConfig struct {
-	MetricsAddr string        `yaml:"metrics_addr"` // host:port of /metrics, /status, /debug/pprof/
-	LogLevel    string        `yaml:"log_level"`    // debug, info, warn, error
-	LogFormat   string        `yaml:"log_format"`   // text, json
+	MetricsAddr string `yaml:"metrics_addr"` // host:port of /metrics, /status, /debug/pprof/
+	LogLevel    string `yaml:"log_level"`    // debug, info, warn, error
+	LogFormat   string `yaml:"log_format"`   // text, json
 	// DrainTimeout is -drain-timeout: how long a stop or a hand-over drains sessions.
 	DrainTimeout *durationValue `yaml:"drain_timeout"`
-	Cluster     *clusterFlags `yaml:"cluster"`      // node_id, url or listen (and store), user_ttl, heartbeat_interval
-	Servers     []fileServer  `yaml:"servers"`
+	Cluster      *clusterFlags  `yaml:"cluster"` // node_id, url or listen (and store), user_ttl, heartbeat_interval
+	Servers      []fileServer   `yaml:"servers"`
 }
 
 // fileServer is one entry of servers: an app, its listeners, and Config's fields.

@@ -50,8 +50,8 @@ func defaultServeFlags() serveFlags {
 		logLevel:     "info",
 		logFormat:    "text",
 		drainTimeout: defaultDrainTimeout,
-		app:       "commandline",
-		addr:      "127.0.0.1:2012",
+		app:          "commandline",
+		addr:         "127.0.0.1:2012",
 		cfg: supersocket.Config{
 			Mode:              "tcp",
 			MaxConnections:    supersocket.DefaultMaxConnections,
