@@ -492,3 +492,137 @@ func TestRestartHandsOverWithoutDropping(t *testing.T) {
 		t.Errorf("errors logged:\n%s", logs)
 	}
 }
+
+// echoOnce connects to addr, sends one ECHO and checks its reply.
+func echoOnce(t *testing.T, addr, text string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "ECHO "+text+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != text+"\r\n" {
+		t.Fatalf("ECHO %s: %q, %v", text, line, err)
+	}
+}
+
+// stopServe sends SIGTERM to pid and waits until every process of the run has exited
+// (the logs' pipe ends).
+func stopServe(t *testing.T, pid int, logs *procLogs) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-logs.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after SIGTERM:\n%s", logs)
+	}
+}
+
+// TestSocketActivation: started as systemd starts a socket-activated service — the
+// listening socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID its own pid (set by a
+// shell that then execs the command) — serve listens on that socket: the address is
+// still bound by the test, so binding it again would fail. A SIGUSR2 hands it on.
+// With LISTEN_PID naming another process, the socket is not taken, and the bind fails.
+func TestSocketActivation(t *testing.T) {
+	bin := buildCommand(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	addr := ln.Addr().String()
+
+	t.Run("LISTEN_PID=other", func(t *testing.T) {
+		cmd := exec.Command("sh", "-c", `LISTEN_PID=1 LISTEN_FDS=1 exec "$0" serve -addr "$1"`, bin, addr)
+		cmd.ExtraFiles = []*os.File{f}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "address already in use") {
+			t.Fatalf("exit %v, want 1 and the bind's failure:\n%s", err, out)
+		}
+	})
+
+	cmd, logs, got := startServeProcess(t, "sh", []*os.File{f}, nil,
+		"-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=door.socket exec "$0" serve -addr "$1"`, bin, addr)
+	if got != addr {
+		t.Fatalf("listening on %s, want the inherited %s", got, addr)
+	}
+	logs.wait(t, "the inherited socket", 0, time.Now().Add(10*time.Second), func(ev logEvent) bool {
+		return ev.msg == "inherited sockets" && ev.attrs["count"] == "1"
+	})
+	echoOnce(t, addr, "activated")
+	// Handed on: the new process inherits it from this one.
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := logs.wait(t, "the hand-over", 0, time.Now().Add(30*time.Second), func(ev logEvent) bool {
+		return ev.msg == "handed over" || ev.msg == "hand-over failed; still serving"
+	})
+	if ev.msg != "handed over" {
+		t.Fatalf("%s: %s", ev.msg, ev.attrs["err"])
+	}
+	echoOnce(t, addr, "handed-on")
+	newPid, _ := strconv.Atoi(ev.attrs["new_pid"])
+	if _, err := waitExited(cmd.Process.Pid, time.Now().Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, addr, "after")
+	stopServe(t, newPid, logs)
+}
+
+// TestRestartFailsKeepsServing: when the new process cannot come up — here its
+// configuration file was broken after the start — the old one logs it and keeps serving
+// on the same sockets; a later SIGUSR2, the file mended, hands over.
+func TestRestartFailsKeepsServing(t *testing.T) {
+	bin := buildCommand(t)
+	cfg := filepath.Join(t.TempDir(), "servers.yaml")
+	good := "drain_timeout: 5s\nservers:\n  - app: commandline\n    listeners:\n      - addr: 127.0.0.1:0\n"
+	if err := os.WriteFile(cfg, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs, addr := startServeProcess(t, bin, nil, nil, "serve", "-config", cfg)
+	pid := cmd.Process.Pid
+	echoOnce(t, addr, "first")
+	if err := os.WriteFile(cfg, []byte("servers: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	ev, i := logs.wait(t, "the failed hand-over", 0, time.Now().Add(30*time.Second), func(ev logEvent) bool {
+		return ev.msg == "handed over" || ev.msg == "hand-over failed; still serving"
+	})
+	if ev.msg != "hand-over failed; still serving" || !strings.Contains(ev.attrs["err"], "exited before serving") {
+		t.Fatalf("%s: %s", ev.msg, ev.attrs["err"])
+	}
+	if exited(pid) {
+		t.Fatal("the old process exited")
+	}
+	echoOnce(t, addr, "still")
+	if err := os.WriteFile(cfg, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = logs.wait(t, "the hand-over", i+1, time.Now().Add(30*time.Second), func(ev logEvent) bool {
+		return ev.msg == "handed over" || ev.msg == "hand-over failed; still serving"
+	})
+	if ev.msg != "handed over" {
+		t.Fatalf("%s: %s", ev.msg, ev.attrs["err"])
+	}
+	newPid, _ := strconv.Atoi(ev.attrs["new_pid"])
+	echoOnce(t, addr, "new")
+	stopServe(t, newPid, logs)
+}
