@@ -79,6 +79,16 @@ type Handlers[T any] struct {
 	// TrySend are safe there), and must be quick: it holds up the node's other
 	// cross-node deliveries while it runs. Optional.
 	Kicked func(s *supersocket.Session[T], userID string)
+	// NodeDown runs when another node is found gone without having left: no heartbeat
+	// from it for NodeTimeout (it crashed, or is cut off from NATS), or one from a new
+	// incarnation of it (it restarted). Its sessions never closed here, so nobody has
+	// told this node's members that its members are gone: gone holds them, by room,
+	// for each room that has members on this node, as this node last knew them (sorted
+	// by user ID). PublishLocal tells this node's members of a room; every node gets
+	// the event for its own members. A node that shuts down or stops says goodbye and
+	// is not reported. It runs on a goroutine of the node and must be quick: it holds
+	// up the node's heartbeats while it runs. Optional.
+	NodeDown func(node NodeInfo, gone map[string][]Member)
 }
 
 // Validate reports what is wrong with c, naming the field; New reports the same.

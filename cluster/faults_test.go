@@ -98,8 +98,12 @@ func TestNATSRestart_RestoresEverything(t *testing.T) {
 	if got := ca.line(); got != "local" {
 		t.Fatal(got)
 	}
-	// A session joins a new room while NATS is away.
+	// A session joins a new room while NATS is away, another an old one.
 	if got := cb.do("JOIN late"); got != "OK" {
+		t.Fatal(got)
+	}
+	cb2 := dial(t, b)
+	if got := cb2.do("JOIN lobby"); got != "OK" {
 		t.Fatal(got)
 	}
 
@@ -131,6 +135,14 @@ func TestNATSRestart_RestoresEverything(t *testing.T) {
 		t.Fatal(got)
 	}
 	eventually(t, 3*time.Second, "nodes see each other", func() bool { return len(a.Nodes()) == 2 && len(b.Nodes()) == 2 })
+	// A member that joined while NATS was away is known to the other node (the rooms
+	// were synced).
+	eventually(t, 3*time.Second, "a knows b's members of lobby", func() bool {
+		lobby := remoteMembers(a, "lobby")
+		_, old := lobby[cb.id]
+		_, joined := lobby[cb2.id]
+		return old && joined && len(lobby) == 2
+	})
 	if st := a.ClusterStats(); st.Disconnects == 0 || st.Reconnects == 0 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"unsafe"
 )
 
 // The binary frames of the hot paths (sends, closes, kicks, their acks, room
@@ -67,6 +68,10 @@ func (r *reader) rest() []byte {
 	return v
 }
 
+// unsafeString views b as a string without copying, for a lookup that does not keep
+// the string while b is unchanged.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // framePool holds frame buffers: nats.go copies a published payload before Publish
 // returns, so a buffer goes back to the pool at once.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -74,7 +79,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b
 func getFrame() *[]byte { return framePool.Get().(*[]byte) }
 
 func putFrame(b *[]byte) {
-	if cap(*b) > 64<<10 {
+	if cap(*b) > 2*maxBatchBytes {
 		return // a rare large message: do not keep its buffer
 	}
 	*b = (*b)[:0]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"testing"
@@ -73,10 +74,11 @@ func testConfig(url, id string) Config {
 	}
 }
 
-// newNode makes a started node with the line app, stopped when the test ends.
-func newNode(t testing.TB, cfg Config) *Node[struct{}] {
+// newNode makes a started node with the line app, stopped when the test ends; opts
+// change the server's configuration.
+func newNode(t testing.TB, cfg Config, opts ...func(*supersocket.Config)) *Node[struct{}] {
 	t.Helper()
-	n, err := makeNode(cfg)
+	n, err := makeNode(cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -87,16 +89,37 @@ func newNode(t testing.TB, cfg Config) *Node[struct{}] {
 	return n
 }
 
-func makeNode(cfg Config) (*Node[struct{}], error) {
+// twoNodes starts a NATS server and nodes a and b on it; opts change b's server
+// configuration.
+func twoNodes(t testing.TB, opts ...func(*supersocket.Config)) (a, b *Node[struct{}]) {
+	t.Helper()
+	ns := startNATS(t)
+	return newNode(t, testConfig(ns.ClientURL(), "a")), newNode(t, testConfig(ns.ClientURL(), "b"), opts...)
+}
+
+func makeNode(cfg Config, opts ...func(*supersocket.Config)) (*Node[struct{}], error) {
 	app := &lineApp{}
-	n, err := New(cfg, supersocket.Config{
+	srvCfg := supersocket.Config{
 		Listeners: []supersocket.ListenerConfig{{Addr: "127.0.0.1:0"}},
 		Filter:    filter.CommandLine(),
 		Logger:    quietLogger(),
-	}, Handlers[struct{}]{
+	}
+	for _, o := range opts {
+		o(&srvCfg)
+	}
+	n, err := New(cfg, srvCfg, Handlers[struct{}]{
 		Handlers: supersocket.Handlers[struct{}]{Request: app.request},
 		Kicked: func(s *session, user string) {
 			s.TrySend([]byte("KICKED " + user + "\r\n"))
+		},
+		// Members of a node that went down: "GONE room user session" to the room's
+		// members here.
+		NodeDown: func(_ NodeInfo, gone map[string][]Member) {
+			for room, ms := range gone {
+				for _, m := range ms {
+					app.node.PublishLocal(room, []byte("GONE "+room+" "+m.UserID+" "+m.SessionID+"\r\n"), "")
+				}
+			}
 		},
 	})
 	app.node = n
@@ -126,6 +149,18 @@ func (a *lineApp) request(s *session, req supersocket.Request) {
 		room, text, _ := strings.Cut(string(req.Body), " ")
 		reply(a.node.Publish(room, []byte(text+"\r\n"), s.ID()))
 	}
+}
+
+// remoteMembers returns what n knows of room's members on other nodes: session ID →
+// user.
+func remoteMembers(n *Node[struct{}], room string) map[string]string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := map[string]string{}
+	if r := n.rooms[room]; r != nil {
+		maps.Copy(out, r.remote)
+	}
+	return out
 }
 
 // client is a TCP client of a node, reading lines.

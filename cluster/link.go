@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,7 +19,7 @@ import (
 // Subjects (P is Config.Prefix):
 //
 //	P.node.<id>.in       sends, closes and kicks for the node's sessions
-//	P.node.<id>.ack.*    acknowledgements of the node's calls (".b": a batch; ".<seq>": NATS's no-responders)
+//	P.node.<id>.ack.>    acknowledgements of the node's calls (".b": a batch; ".<node>.<seq>": NATS's no-responders)
 //	P.node.<id>.rpc      node-to-node requests
 //	P.room.<room>        a room's publishes; a node subscribes while the room has local members
 //	P.hb                 heartbeats
@@ -42,19 +43,28 @@ type link struct {
 	kvMu sync.RWMutex
 	kv   jetstream.KeyValue // nil until the bucket is known to exist
 
-	prefix    string // Config.Prefix
-	ackPrefix string // "P.node.<self>.ack."
-	subs      []*nats.Subscription
-	inboxes   sync.Map // node ID → "P.node.<id>.in"
-	pending   pendingCalls
-	acks      ackBatches // the inbox subscription's goroutine only
+	prefix     string // Config.Prefix
+	self       string // this node's ID
+	ackPrefix  string // "P.node.<self>.ack."
+	subs       []*nats.Subscription
+	maxPayload int64 // the server's, when the node joined
+	pending    pendingCalls
+	acks       ackBatches // the inbox subscription's goroutine only
+	// inboxScratch is the inbox subscription goroutine's *sendGroup[T].
+	inboxScratch any
+
+	outMu    sync.Mutex               // serialises changes of outboxes
+	outboxes atomic.Pointer[outboxes] // by node: calls not yet published
+	flush    flusher
+	frames   roomFrames // membership frames (see membership.go)
+	reply    []byte     // the flusher's scratch
 
 	status chan nats.Status
 	wake   chan struct{} // the refresher's: rewrite bindings now
 	quit   chan struct{}
 	ctx    context.Context // ends when the node leaves: request handlers' parent
 	cancel context.CancelFunc
-	loops  sync.WaitGroup // status watcher, heartbeat, refresher
+	loops  sync.WaitGroup // flusher, status watcher, heartbeat, refresher
 	work   sync.WaitGroup // request handlers
 	reqs   chan struct{}  // semaphore of request handlers
 
@@ -64,32 +74,26 @@ type link struct {
 
 func (l *link) connected() bool { return l.nc.Status() == nats.CONNECTED }
 
-// inboxOf returns a node's inbox subject.
-func (l *link) inboxOf(node string) string {
-	if s, ok := l.inboxes.Load(node); ok {
-		return s.(string)
-	}
-	s := l.prefix + ".node." + node + ".in"
-	l.inboxes.Store(node, s)
-	return s
-}
-
 func (l *link) bucket() jetstream.KeyValue {
 	l.kvMu.RLock()
 	defer l.kvMu.RUnlock()
 	return l.kv
 }
 
-// flushAcks publishes the acknowledgements collected so far.
-func (l *link) flushAcks() {
+// flushAcks publishes the acknowledgements collected so far, and returns how many
+// messages that took.
+func (l *link) flushAcks() (msgs uint64) {
 	for _, ab := range l.acks.by {
 		if len(ab.b) == 0 {
 			continue
 		}
-		l.nc.Publish(ab.subject, ab.b)
+		if l.nc.Publish(ab.subject, ab.b) == nil {
+			msgs++
+		}
 		ab.b = ab.b[:0]
 	}
 	l.acks.n = 0
+	return msgs
 }
 
 // bucketName is the users' KV bucket of a prefix.
@@ -105,13 +109,16 @@ func (n *Node[T]) join() (joined bool, err error) {
 	}
 	l := &link{
 		prefix:    n.cfg.Prefix,
+		self:      n.cfg.NodeID,
 		ackPrefix: n.cfg.Prefix + ".node." + n.cfg.NodeID + ".ack.",
+		flush:     flusher{wake: make(chan struct{}, 1)},
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		reqs:      make(chan struct{}, n.cfg.MaxRequests),
 		stale:     make(map[string]uint64),
 	}
 	l.acks.prefix = n.cfg.Prefix + ".node."
+	l.outboxes.Store(&outboxes{})
 	if n.cfg.Conn != nil {
 		l.nc = n.cfg.Conn
 		if !l.nc.IsConnected() && l.nc.Status() != nats.RECONNECTING {
@@ -157,7 +164,7 @@ func (n *Node[T]) join() (joined bool, err error) {
 		cb      func(*link, *nats.Msg)
 	}{
 		{self + ".in", n.onInbox},
-		{self + ".ack.*", n.onAck},
+		{self + ".ack.>", n.onAck},
 		{self + ".rpc", n.onRequest},
 		{n.cfg.Prefix + ".hb", n.onHeartbeat},
 		{n.cfg.Prefix + ".query", n.onQuery},
@@ -174,6 +181,7 @@ func (n *Node[T]) join() (joined bool, err error) {
 	if err := l.nc.FlushTimeout(5 * time.Second); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrNATSUnavailable, err))
 	}
+	l.maxPayload = l.nc.MaxPayload()
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.status = l.nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
 	n.link.Store(l)
@@ -181,10 +189,13 @@ func (n *Node[T]) join() (joined bool, err error) {
 	n.mu.Lock()
 	for _, r := range n.rooms {
 		n.subscribeRoomLocked(l, r)
+		n.syncRoomLocked(l, r)
 	}
 	n.mu.Unlock()
+	n.drainRoomFrames()
 	n.peers.reset()
-	l.loops.Add(3)
+	l.loops.Add(4)
+	go n.flushLoop(l)
 	go n.watch(l)
 	go n.heartbeats(l)
 	go n.refresher(l)
@@ -247,6 +258,7 @@ func (n *Node[T]) leave() {
 			r.sub.Unsubscribe()
 			r.sub = nil
 		}
+		r.remote = nil // no longer kept up to date
 	}
 	n.mu.Unlock()
 	if kv := l.bucket(); kv != nil && l.connected() {
@@ -295,7 +307,15 @@ func (n *Node[T]) watch(l *link) {
 				l.pending.setDown(false)
 				n.stats.reconnects.Add(1)
 				n.log.Info("NATS is back; restoring", "nats", l.nc.ConnectedUrl())
+				n.peersSeenNow()
 				n.sayHello(l)
+				// Membership frames were dropped meanwhile: every room is synced again.
+				n.mu.RLock()
+				for _, r := range n.rooms {
+					n.syncRoomLocked(l, r)
+				}
+				n.mu.RUnlock()
+				n.drainRoomFrames()
 				select {
 				case l.wake <- struct{}{}:
 				default:

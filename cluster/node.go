@@ -196,6 +196,7 @@ func (n *Node[T]) forget(s *supersocket.Session[T]) {
 		delete(n.users, user)
 	}
 	n.mu.Unlock()
+	n.drainRoomFrames()
 	if user != "" {
 		n.unbindKV(user, rev)
 	}

@@ -17,8 +17,10 @@ import (
 // (or reconnecting) node says hello, and every node answers a hello with a heartbeat
 // at once, so a new node knows the others within a round trip; a node that leaves says
 // goodbye, and the others drop it at once. A node that crashes is dropped after
-// NodeTimeout; its sessions are unreachable from the moment NATS sees its connection
-// close (no-responders), which for a killed process is at once.
+// NodeTimeout, and reported as down (Handlers.NodeDown, see membership.go), as is the
+// previous incarnation of a node heard from with a new one; its sessions are
+// unreachable from the moment NATS sees its connection close (no-responders), which for
+// a killed process is at once.
 
 // NodeInfo is what a node last said of itself.
 type NodeInfo struct {
@@ -61,12 +63,10 @@ func (n *Node[T]) Nodes() []NodeInfo {
 	if l := n.link.Load(); l != nil && l.connected() {
 		cutoff := time.Now().Add(-n.cfg.NodeTimeout)
 		n.peers.mu.Lock()
-		for id, info := range n.peers.m {
-			if info.LastSeen.Before(cutoff) {
-				delete(n.peers.m, id)
-				continue
+		for _, info := range n.peers.m {
+			if !info.LastSeen.Before(cutoff) {
+				out = append(out, info)
 			}
-			out = append(out, info)
 		}
 		n.peers.mu.Unlock()
 	}
@@ -111,6 +111,36 @@ func (n *Node[T]) sayGoodbye(l *link) {
 	}
 }
 
+// reapPeers drops the nodes not heard from for NodeTimeout and reports them down.
+func (n *Node[T]) reapPeers() {
+	cutoff := time.Now().Add(-n.cfg.NodeTimeout)
+	var down []NodeInfo
+	n.peers.mu.Lock()
+	for id, info := range n.peers.m {
+		if info.LastSeen.Before(cutoff) {
+			delete(n.peers.m, id)
+			down = append(down, info)
+		}
+	}
+	n.peers.mu.Unlock()
+	for _, info := range down {
+		n.nodeDown(info)
+	}
+}
+
+// peersSeenNow counts every known node as heard from now: after this node's own
+// NATS outage, the others get NodeTimeout to be heard again before they are reported
+// down.
+func (n *Node[T]) peersSeenNow() {
+	now := time.Now()
+	n.peers.mu.Lock()
+	for id, info := range n.peers.m {
+		info.LastSeen = now
+		n.peers.m[id] = info
+	}
+	n.peers.mu.Unlock()
+}
+
 // heartbeats publishes the node's heartbeat every HeartbeatInterval.
 func (n *Node[T]) heartbeats(l *link) {
 	defer l.loops.Done()
@@ -123,7 +153,8 @@ func (n *Node[T]) heartbeats(l *link) {
 		case <-t.C:
 			if l.connected() {
 				n.publishHeartbeat(l, heartbeat{NodeInfo: n.info()})
-				l.pending.failSilent(n.cfg.NodeTimeout, n.isLive)
+				n.reapPeers()
+				l.pending.failSilent(uint64((n.cfg.NodeTimeout+n.cfg.HeartbeatInterval-1)/n.cfg.HeartbeatInterval), n.isLive)
 			}
 		}
 	}
@@ -147,6 +178,7 @@ func (n *Node[T]) onHeartbeat(l *link, m *nats.Msg) {
 	if n.peers.m == nil {
 		n.peers.m = make(map[string]NodeInfo)
 	}
+	prev, known := n.peers.m[hb.ID]
 	if hb.Goodbye {
 		delete(n.peers.m, hb.ID)
 	} else {
@@ -154,6 +186,16 @@ func (n *Node[T]) onHeartbeat(l *link, m *nats.Msg) {
 		n.peers.m[hb.ID] = hb.NodeInfo
 	}
 	n.peers.mu.Unlock()
+	switch {
+	case known && prev.Incarnation != hb.Incarnation:
+		n.nodeDown(prev) // it restarted: its previous life's sessions are gone
+	case hb.Goodbye:
+		// Its sessions closed and left their rooms before it said goodbye; what is
+		// left of them here (frames it could not send) goes without an event.
+		n.mu.Lock()
+		n.dropRemoteLocked(hb.ID, hb.Incarnation)
+		n.mu.Unlock()
+	}
 	if hb.Hello {
 		n.publishHeartbeat(l, heartbeat{NodeInfo: n.info()})
 	}

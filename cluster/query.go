@@ -66,13 +66,18 @@ func (n *Node[T]) Members(ctx context.Context, room string) ([]Member, error) {
 	for _, a := range answers {
 		out = append(out, a.Members...)
 	}
-	slices.SortFunc(out, func(a, b Member) int {
+	sortMembers(out)
+	return out, err
+}
+
+// sortMembers sorts members by user ID, then session ID.
+func sortMembers(ms []Member) {
+	slices.SortFunc(ms, func(a, b Member) int {
 		if c := strings.Compare(a.UserID, b.UserID); c != 0 {
 			return c
 		}
 		return strings.Compare(a.SessionID, b.SessionID)
 	})
-	return out, err
 }
 
 // answer is this node's answer to q.

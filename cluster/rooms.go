@@ -17,9 +17,10 @@ import (
 // other node with members receives it once and hands it to its members: each member
 // gets it once, and the publishes of one publisher (one goroutine) reach every member
 // in the order they were made, since one connection carries them and each node handles
-// a room's messages on one subscription. A frame carries the publishing node's ID and
-// incarnation (a node skips its own, should its connection echo them), the session to
-// leave out, and the message.
+// a room's messages on one subscription. A frame carries its kind (a publish, or one
+// of the membership frames of membership.go), the publishing node's ID and incarnation
+// (a node skips its own, should its connection echo them), the session to leave out,
+// and the message.
 
 // room is a room with local members. Guarded by Node.mu.
 type room[T any] struct {
@@ -27,6 +28,9 @@ type room[T any] struct {
 	subject string
 	members []*member[T]
 	sub     *nats.Subscription // nil while the node is not joined
+	// remote is the room's members on other nodes as they announced them: session ID →
+	// user ID (see membership.go).
+	remote map[string]string
 }
 
 // JoinRoom puts s, a live session of this node, in room; joining a room twice does
@@ -39,6 +43,7 @@ func (n *Node[T]) JoinRoom(s *supersocket.Session[T], name string) error {
 		return err
 	}
 	subscribed, err := n.joinRoom(s, name)
+	n.drainRoomFrames()
 	if subscribed != nil {
 		// The NATS server learns of a subscription asynchronously: a round trip makes
 		// sure it has, so that a message published on another node once JoinRoom has
@@ -74,6 +79,11 @@ func (n *Node[T]) joinRoom(s *supersocket.Session[T], name string) (*link, error
 	}
 	r.members = append(r.members, m)
 	m.rooms = append(m.rooms, name)
+	if subscribed != nil {
+		n.syncRoomLocked(subscribed, r) // the others' members, and this one
+	} else {
+		n.announceLocked(r, roomJoin, m)
+	}
 	return subscribed, nil
 }
 
@@ -81,6 +91,7 @@ func (n *Node[T]) joinRoom(s *supersocket.Session[T], name string) (*link, error
 // from the room when its last local member leaves. Closing a session takes it out of
 // every room. Safe from any goroutine.
 func (n *Node[T]) LeaveRoom(s *supersocket.Session[T], name string) bool {
+	defer n.drainRoomFrames()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	m := n.memberLocked(s)
@@ -116,6 +127,7 @@ func (n *Node[T]) leaveLocked(m *member[T], name string) {
 	}
 	if i := slices.Index(r.members, m); i >= 0 {
 		r.members = slices.Delete(r.members, i, i+1)
+		n.announceLocked(r, roomLeave, m)
 	}
 	if len(r.members) == 0 {
 		delete(n.rooms, name)
@@ -170,10 +182,8 @@ func (n *Node[T]) Publish(name string, msg []byte, except string) error {
 	if subject == "" {
 		subject = n.roomSubject(name)
 	}
-	fb := getFrame()
-	b := appendString(*fb, n.cfg.NodeID)
-	b = appendString(b, n.inc)
-	b = appendString(b, except)
+	fb := n.roomFrame(roomPublish)
+	b := appendString(*fb, except)
 	b = append(b, msg...)
 	*fb = b
 	err := l.nc.Publish(subject, b)
@@ -186,29 +196,54 @@ func (n *Node[T]) Publish(name string, msg []byte, except string) error {
 	return nil
 }
 
-// fanOutLocked queues msg on the room's local members but except. The caller holds mu
-// (for reading).
-func (n *Node[T]) fanOutLocked(r *room[T], msg []byte, except string) {
-	for _, m := range r.members {
-		if except == "" || m.s.ID() != except {
-			m.s.TrySend(msg)
-		}
+// PublishLocal sends msg to this node's members of room only, except the session
+// whose ID is except ("" for none), with TrySend, and returns how many it was queued
+// for. For what one node must tell its own members, such as the members of a node that
+// went down (Handlers.NodeDown): each node tells its own, once. Safe from any
+// goroutine.
+func (n *Node[T]) PublishLocal(name string, msg []byte, except string) int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if r := n.rooms[name]; r != nil {
+		return n.fanOutLocked(r, msg, except)
 	}
+	return 0
 }
 
-// onRoom hands a room message from another node to the local members.
+// fanOutLocked queues msg on the room's local members but except. The caller holds mu
+// (for reading).
+func (n *Node[T]) fanOutLocked(r *room[T], msg []byte, except string) (queued int) {
+	for _, m := range r.members {
+		if (except == "" || m.s.ID() != except) && m.s.TrySend(msg) == nil {
+			queued++
+		}
+	}
+	return queued
+}
+
+// onRoom hands a room message from another node to the local members, or applies a
+// membership frame.
 func (n *Node[T]) onRoom(r *room[T], m *nats.Msg) {
 	n.stats.msgsIn.Add(1)
 	rd := reader{b: m.Data}
+	kind := rd.byte()
 	node := rd.bytes()
 	inc := rd.bytes()
-	except := rd.bytes()
 	if rd.bad {
 		n.stats.errors.Add(1)
 		return
 	}
 	if string(node) == n.cfg.NodeID && string(inc) == n.inc {
 		return // our own, echoed by a connection without NoEcho
+	}
+	if kind != roomPublish {
+		n.onRoomControl(r, kind, string(node), string(inc), &rd)
+		return
+	}
+	except := rd.bytes()
+	if rd.bad {
+		n.stats.errors.Add(1)
+		return
 	}
 	msg := rd.rest()
 	n.mu.RLock()

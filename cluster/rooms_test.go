@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -123,5 +124,123 @@ func TestRooms_NamesAreTokens(t *testing.T) {
 		if got := token(tc.name); got != tc.tok {
 			t.Errorf("token(%q) = %q, want %q", tc.name, got, tc.tok)
 		}
+	}
+}
+
+// joinAs binds a new client of n to user (unless "") and puts it in rooms.
+func joinAs(t *testing.T, n *Node[struct{}], user string, rooms ...string) *client {
+	t.Helper()
+	c := dial(t, n)
+	if user != "" {
+		if got := c.do("BIND " + user); got != "OK" {
+			t.Fatalf("BIND %s: %s", user, got)
+		}
+	}
+	for _, room := range rooms {
+		if got := c.do("JOIN " + room); got != "OK" {
+			t.Fatalf("JOIN %s: %s", room, got)
+		}
+	}
+	return c
+}
+
+// lines reads n lines and sorts them.
+func lines(c *client, n int) []string {
+	c.t.Helper()
+	var out []string
+	for range n {
+		out = append(out, c.line())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Each node knows the members the other nodes have in its rooms: those there before it
+// subscribed, joins, users bound later, leaves, closed sessions. When a node crashes,
+// every other node reports the crashed node's members of its rooms to its own members
+// (NodeDown); a node that stops is not reported.
+func TestRooms_NodeDown(t *testing.T) {
+	ns := startNATS(t)
+	a := newNode(t, testConfig(ns.ClientURL(), "a"))
+	b := newNode(t, testConfig(ns.ClientURL(), "b"))
+	c := newNode(t, testConfig(ns.ClientURL(), "c"))
+	bob := joinAs(t, b, "bob", "lobby", "hall") // before a and c have members there
+	ann := joinAs(t, a, "ann", "lobby")
+	cat := joinAs(t, c, "cat", "lobby", "hall")
+	cy := joinAs(t, b, "", "lobby")
+	if got := cy.do("BIND cy"); got != "OK" { // bound after it joined
+		t.Fatal(got)
+	}
+	joinAs(t, b, "dan", "lobby").do("LEAVE lobby")
+	eve := joinAs(t, b, "eve", "lobby")
+	eve.conn.Close()
+	eventually(t, 5*time.Second, "b forgets eve", func() bool {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		return b.members[eve.id] == nil
+	})
+	// zed's join comes after eve's leave: once the others know zed, they have heard of
+	// everything before.
+	zed := joinAs(t, b, "zed", "lobby")
+	for n, want := range map[*Node[struct{}]]map[string]string{
+		a: {bob.id: "bob", cy.id: "cy", zed.id: "zed", cat.id: "cat"},
+		c: {bob.id: "bob", cy.id: "cy", zed.id: "zed", ann.id: "ann"},
+	} {
+		eventually(t, 5*time.Second, n.ID()+" knows the others' members", func() bool {
+			return maps.Equal(remoteMembers(n, "lobby"), want)
+		})
+	}
+	if hall := remoteMembers(c, "hall"); len(hall) != 1 || hall[bob.id] != "bob" {
+		t.Fatalf("c's view of hall: %v", hall)
+	}
+
+	b.crash()
+	want := []string{"GONE lobby bob " + bob.id, "GONE lobby cy " + cy.id, "GONE lobby zed " + zed.id}
+	if got := lines(ann, 3); !slices.Equal(got, want) {
+		t.Fatalf("ann heard %q, want %q", got, want)
+	}
+	want = append(want, "GONE hall bob "+bob.id)
+	slices.Sort(want)
+	if got := lines(cat, 4); !slices.Equal(got, want) {
+		t.Fatalf("cat heard %q, want %q", got, want)
+	}
+	if st := a.ClusterStats(); st.NodesDown != 1 || st.Nodes != 2 {
+		t.Fatalf("a's stats after the crash: %+v", st)
+	}
+	if lobby := remoteMembers(a, "lobby"); len(lobby) != 1 || lobby[cat.id] != "cat" {
+		t.Fatalf("a's view of lobby after the crash: %v", lobby)
+	}
+
+	// c stops: it says goodbye, and nothing is reported.
+	c.Stop()
+	eventually(t, 5*time.Second, "a drops c", func() bool { return len(a.Nodes()) == 1 })
+	ann.silent(3 * a.cfg.NodeTimeout)
+	if st := a.ClusterStats(); st.NodesDown != 1 {
+		t.Fatalf("a reported a stopped node down: %+v", st)
+	}
+}
+
+// A node that restarts before NodeTimeout: its previous life is reported down as soon
+// as the new one is heard from.
+func TestRooms_NodeRestartReported(t *testing.T) {
+	ns := startNATS(t)
+	slow := func(id string) Config {
+		cfg := testConfig(ns.ClientURL(), id)
+		cfg.NodeTimeout = time.Minute
+		return cfg
+	}
+	a := newNode(t, slow("a"))
+	b := newNode(t, slow("b"))
+	ann := joinAs(t, a, "ann", "lobby")
+	bob := joinAs(t, b, "bob", "lobby")
+	eventually(t, 5*time.Second, "a knows bob", func() bool { return remoteMembers(a, "lobby")[bob.id] == "bob" })
+	b.crash()
+	start := time.Now()
+	newNode(t, slow("b"))
+	if got := ann.line(); got != "GONE lobby bob "+bob.id {
+		t.Fatalf("ann heard %q", got)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("reported after %v", took)
 	}
 }

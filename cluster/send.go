@@ -2,11 +2,10 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,22 +17,25 @@ import (
 //
 // A session's node is the first part of its ID, so a call for it goes straight to that
 // node, or stays local. Across nodes, sends, closes and kicks travel on the owner's
-// inbox subject, one NATS message each, with the reply subject <prefix>.node.<sender>.ack.<seq>:
+// inbox subject <prefix>.node.<owner>.in, batched: one NATS message carries the calls
+// a sender made to that node since its last flush (see outbox.go):
 //
 //   - the owner handles the messages of its inbox in arrival order (one subscription), so
-//     the sends of one sender to one session arrive in order, and acknowledges them in
-//     batches: one message to <prefix>.node.<sender>.ack.b carries the status of every
-//     message its inbox held (a batch ends when the inbox is empty), so under load an
-//     acknowledgement costs a fraction of a message;
+//     the calls of one sender to one session arrive in order, and acknowledges the
+//     calls that wait in batches: one message to <prefix>.node.<sender>.ack.b carries
+//     the status of every call its inbox held (a burst ends when the inbox is empty),
+//     so under load an acknowledgement costs a fraction of a message;
 //   - when nothing serves the owner's inbox (it stopped, crashed, or lost NATS), NATS
-//     itself answers the reply subject at once with a no-responders status, and the call
-//     fails with an error matching ErrNodeGone and ErrNoSession: no timeout is waited for.
+//     itself answers the batch's reply subject at once with a no-responders status, and
+//     its calls fail with an error matching ErrNodeGone and ErrNoSession: no timeout is
+//     waited for.
 //
-// A sender waits for its message's acknowledgement, so SendTo reports what happened:
-// delivered to the session's send queue, no such session, queue full, session closing.
-// The owner never blocks on a session: it uses TrySend.
+// SendTo waits for its call's acknowledgement, so it reports what happened: delivered
+// to the session's send queue, no such session, queue full, session closing. Post does
+// not wait, and learns only what this node knows. The owner never blocks on a session:
+// it uses TrySend.
 
-// Kinds of inbox frames.
+// Kinds of inbox entries.
 const (
 	kindSend  = 1
 	kindClose = 2
@@ -55,6 +57,9 @@ func ackErr(status byte, sessionID string) error {
 	case ackOK:
 		return nil
 	case ackNoSession:
+		if sessionID == "" {
+			return ErrNoSession // call adds the ID
+		}
 		return fmt.Errorf("%w: %s", ErrNoSession, sessionID)
 	case ackQueueFull:
 		return supersocket.ErrSendQueueFull
@@ -75,20 +80,57 @@ func ackErr(status byte, sessionID string) error {
 // Messages one goroutine sends to one session arrive in the order sent. Safe from any
 // goroutine.
 func (n *Node[T]) SendTo(ctx context.Context, sessionID string, msg []byte) error {
-	node, ok := NodeOf(sessionID)
-	if !ok {
-		return fmt.Errorf("%w: %q is not a cluster session ID", ErrNoSession, sessionID)
-	}
-	if node == n.cfg.NodeID {
-		n.stats.localSends.Add(1)
-		return ackErr(n.deliver(sessionID, msg), sessionID)
+	node, err := n.sendRoute(sessionID, msg)
+	if node == "" {
+		return err
 	}
 	n.stats.remoteSends.Add(1)
-	err := n.call(ctx, node, kindSend, sessionID, msg, 0, "")
+	err = n.call(ctx, node, &entry{kind: kindSend, sid: sessionID, msg: msg})
 	if err != nil {
 		n.stats.remoteSendErrors.Add(1)
 	}
 	return err
+}
+
+// sendRoute returns the node of sessionID when it is another node's; otherwise ""
+// and the error of an invalid ID, or of sending msg to the local session.
+func (n *Node[T]) sendRoute(sessionID string, msg []byte) (string, error) {
+	node, ok := NodeOf(sessionID)
+	if !ok {
+		return "", fmt.Errorf("%w: %q is not a cluster session ID", ErrNoSession, sessionID)
+	}
+	if node == n.cfg.NodeID {
+		n.stats.localSends.Add(1)
+		return "", ackErr(n.deliver(sessionID, msg), sessionID)
+	}
+	return node, nil
+}
+
+// Post is SendTo without the verdict: it queues msg for the session with the given ID
+// and returns without waiting for the session's node. For a local session it is
+// SendTo (its error says what happened). For a remote one it returns nil once msg is
+// queued for NATS (nothing is reported back: a missing session, a full send queue or
+// a node that is gone lose the message, counted in the owner's
+// Stats.PostsUndelivered), ErrDisconnected at once when this node has lost NATS, and an
+// error matching nats.ErrMaxPayload for a message too large for one NATS message.
+// SendTo and Post calls one goroutine makes to one session arrive in the order made.
+// msg is copied before Post returns. Safe from any goroutine.
+func (n *Node[T]) Post(sessionID string, msg []byte) error {
+	node, err := n.sendRoute(sessionID, msg)
+	if node == "" {
+		return err
+	}
+	n.stats.remotePosts.Add(1)
+	l := n.link.Load()
+	if l == nil || l.pending.down.Load() {
+		return ErrDisconnected
+	}
+	e := entry{kind: kindSend, sid: sessionID, msg: msg}
+	if err := l.fits(&e); err != nil {
+		return err
+	}
+	l.enqueue(node, nil, &e)
+	return nil
 }
 
 // Close closes the session with the given ID, on whichever node it lives, with reason;
@@ -102,7 +144,7 @@ func (n *Node[T]) Close(ctx context.Context, sessionID string, reason supersocke
 	if node == n.cfg.NodeID {
 		return ackErr(n.closeLocal(sessionID, reason), sessionID)
 	}
-	return n.call(ctx, node, kindClose, sessionID, nil, reason, "")
+	return n.call(ctx, node, &entry{kind: kindClose, sid: sessionID, reason: byte(reason)})
 }
 
 // deliver queues msg on a local session.
@@ -111,7 +153,12 @@ func (n *Node[T]) deliver(sessionID string, msg []byte) byte {
 	if !ok {
 		return ackNoSession
 	}
-	switch s.TrySend(msg) {
+	return sendStatus(s.TrySend(msg))
+}
+
+// sendStatus is the acknowledgement status of a TrySend's error.
+func sendStatus(err error) byte {
+	switch err {
 	case nil:
 		return ackOK
 	case supersocket.ErrSendQueueFull:
@@ -130,138 +177,22 @@ func (n *Node[T]) closeLocal(sessionID string, reason supersocket.CloseReason) b
 	return ackOK
 }
 
-// waiter is a call waiting for its acknowledgement.
-type waiter struct {
-	done  chan error // buffered: the one who takes the waiter out of the table sends once
-	node  string
-	since time.Time
-	seq   uint64
-	timer *time.Timer
-}
-
-var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan error, 1)} }}
-
-// pendingCalls are the calls of this node waiting for acknowledgements, by sequence.
-type pendingCalls struct {
-	mu   sync.Mutex
-	seq  uint64
-	m    map[uint64]*waiter
-	down bool // the link is down: no call may wait
-}
-
-func (p *pendingCalls) add(w *waiter) (uint64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		return 0, false
-	}
-	if p.m == nil {
-		p.m = make(map[uint64]*waiter)
-	}
-	p.seq++
-	w.seq = p.seq
-	p.m[p.seq] = w
-	return p.seq, true
-}
-
-// failNode answers the calls to node that match with a goneError: the node's inbox is
-// gone, so nothing sent to it before will be acknowledged either.
-func (p *pendingCalls) failNode(node string, match func(*waiter) bool) {
-	p.mu.Lock()
-	var gone []*waiter
-	for seq, w := range p.m {
-		if w.node == node && match(w) {
-			gone = append(gone, w)
-			delete(p.m, seq)
-		}
-	}
-	p.mu.Unlock()
-	for _, w := range gone {
-		w.done <- &goneError{node: node, session: true}
-	}
-}
-
-// failSilent answers the calls that have waited longer than d for a node that live
-// does not list (it crashed as they were sent, and NATS could not tell).
-func (p *pendingCalls) failSilent(d time.Duration, live func(node string) bool) {
-	cutoff := time.Now().Add(-d)
-	p.mu.Lock()
-	var nodes []string
-	for _, w := range p.m {
-		if w.since.Before(cutoff) && !slices.Contains(nodes, w.node) && !live(w.node) {
-			nodes = append(nodes, w.node)
-		}
-	}
-	p.mu.Unlock()
-	for _, node := range nodes {
-		p.failNode(node, func(w *waiter) bool { return w.since.Before(cutoff) })
-	}
-}
-
-// take removes the waiter of seq; nil if it has gone (answered, or given up).
-func (p *pendingCalls) take(seq uint64) *waiter {
-	p.mu.Lock()
-	w := p.m[seq]
-	delete(p.m, seq)
-	p.mu.Unlock()
-	return w
-}
-
-// failAll answers every waiting call with err.
-func (p *pendingCalls) failAll(err error) {
-	p.mu.Lock()
-	ws := p.m
-	p.m = nil
-	p.mu.Unlock()
-	for _, w := range ws {
-		w.done <- err
-	}
-}
-
-// setDown makes calls fail at once (down) or wait again.
-func (p *pendingCalls) setDown(down bool) {
-	p.mu.Lock()
-	p.down = down
-	p.mu.Unlock()
-}
-
-// call sends an inbox frame to node and waits for its acknowledgement.
-func (n *Node[T]) call(ctx context.Context, node string, kind byte, sessionID string, msg []byte, reason supersocket.CloseReason, user string) error {
+// call sends an inbox entry to node and waits for its acknowledgement.
+func (n *Node[T]) call(ctx context.Context, node string, e *entry) error {
 	l := n.link.Load()
-	if l == nil || !l.connected() {
+	if l == nil {
 		return ErrDisconnected
 	}
+	if err := l.fits(e); err != nil {
+		return err
+	}
+	// Without NATS the call fails here (pending calls are down) or, in the moment
+	// before watch has seen it, when the flusher finds the connection down.
 	w := waiterPool.Get().(*waiter)
-	w.node, w.since = node, time.Now()
-	seq, ok := l.pending.add(w)
-	if !ok {
+	w.node = node
+	if !l.enqueue(node, w, e) {
 		waiterPool.Put(w)
 		return ErrDisconnected
-	}
-	fb := getFrame()
-	b := append(*fb, kind)
-	b = appendUvarint(b, seq)
-	b = appendString(b, n.cfg.NodeID)
-	b = appendString(b, sessionID)
-	switch kind {
-	case kindSend:
-		b = append(b, msg...)
-	case kindClose:
-		b = append(b, byte(reason))
-	case kindKick:
-		b = appendString(b, user)
-	}
-	*fb = b
-	err := l.nc.PublishRequest(l.inboxOf(node), l.ackPrefix+strconv.FormatUint(seq, 10), b)
-	putFrame(fb)
-	n.stats.msgsOut.Add(1)
-	if err != nil {
-		if l.pending.take(seq) == nil {
-			<-w.done
-		}
-		waiterPool.Put(w)
-		n.stats.errors.Add(1)
-		return fmt.Errorf("%w: %v", ErrDisconnected, err)
 	}
 	var timeout <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
@@ -272,6 +203,7 @@ func (n *Node[T]) call(ctx context.Context, node string, kind byte, sessionID st
 		}
 		timeout = w.timer.C
 	}
+	var err error
 	answered := false
 	select {
 	case err = <-w.done:
@@ -281,90 +213,178 @@ func (n *Node[T]) call(ctx context.Context, node string, kind byte, sessionID st
 	case <-timeout:
 		err = fmt.Errorf("%w: node %q did not answer within %v", ErrTimeout, node, n.cfg.RequestTimeout)
 	}
-	if w.timer != nil {
+	if timeout != nil {
 		w.timer.Stop()
 	}
-	if !answered && l.pending.take(seq) == nil {
+	if !answered && l.pending.take(w.seq) == nil {
 		// Given up, but the answer was taken from the table meanwhile: it is on its
 		// way, and it is the truth.
 		err = <-w.done
 	}
 	waiterPool.Put(w)
+	if err == ErrNoSession {
+		err = fmt.Errorf("%w: %s", ErrNoSession, e.sid)
+	}
 	return err
 }
 
-// onInbox handles one frame of this node's inbox and acknowledges it; the
-// acknowledgements of a burst go out together, when the inbox is empty.
+// fits checks that an entry fits in one NATS message.
+func (l *link) fits(e *entry) error {
+	if size := int64(e.size() + len(l.self) + binary.MaxVarintLen64); size > l.maxPayload {
+		return fmt.Errorf("cluster: a message of %d bytes does not fit NATS's max payload (%d): %w", len(e.msg), l.maxPayload, nats.ErrMaxPayload)
+	}
+	return nil
+}
+
+// onInbox handles one batch of this node's inbox and acknowledges its waiting calls;
+// the acknowledgements of a burst go out together, when the inbox is empty.
+//
+// Consecutive sends of a batch to one TCP session are queued on it with one TrySend,
+// as one message of the send queue (one write to the socket, where one each would cost
+// a system call each; it counts as one message of SendQueueSize), as long as they fit
+// in SendQueueBytes together; if the queue
+// cannot take them together, each is tried alone, so the verdicts are those of single
+// sends. Sends to WebSocket and UDP sessions, whose messages are frames and datagrams,
+// are queued one by one.
 func (n *Node[T]) onInbox(l *link, m *nats.Msg) {
 	n.stats.msgsIn.Add(1)
+	g, _ := l.inboxScratch.(*sendGroup[T])
+	if g == nil {
+		g = &sendGroup[T]{max: n.Server.Config().SendQueueBytes}
+		l.inboxScratch = g
+	}
 	r := reader{b: m.Data}
-	kind := r.byte()
-	seq := r.uvarint()
 	from := r.bytes()
-	sid := r.string()
-	var status byte = ackBadFrame
-	if !r.bad {
+	g.from = from
+	for len(r.b) > 0 && !r.bad {
+		kind := r.byte()
+		seq := r.uvarint()
+		sid := r.bytes()
+		if kind == kindSend {
+			msg := r.bytes()
+			if !r.bad {
+				n.groupSend(l, g, sid, seq, msg)
+			}
+			continue
+		}
+		n.flushGroup(l, g)
+		var status byte = ackBadFrame
 		switch kind {
-		case kindSend:
-			status = n.deliver(sid, r.rest())
 		case kindClose:
 			reason := r.byte()
 			if !r.bad {
-				status = n.closeLocal(sid, supersocket.CloseReason(reason))
+				status = n.closeLocal(string(sid), supersocket.CloseReason(reason))
 			}
 		case kindKick:
 			user := r.string()
 			if !r.bad {
-				status = n.kickLocal(sid, user)
+				status = n.kickLocal(string(sid), user)
 			}
 		}
-	}
-	if status == ackBadFrame {
-		n.stats.errors.Add(1)
-		n.log.Warn("malformed inbox frame", "subject", m.Subject, "bytes", len(m.Data))
-		if len(from) == 0 {
-			return
+		if r.bad || status == ackBadFrame {
+			break
 		}
+		n.ack(l, from, seq, status)
 	}
-	l.acks.add(from, seq, status)
+	n.flushGroup(l, g)
+	if r.bad {
+		n.stats.errors.Add(1)
+		n.log.Warn("malformed inbox frame", "subject", m.Subject, "from", string(from), "bytes", len(m.Data))
+	}
+	g.from = nil
 	// Pending counts the message in hand until this callback returns.
 	if pending, _, err := m.Sub.Pending(); err != nil || pending <= 1 || l.acks.full() {
-		l.flushAcks()
+		n.stats.msgsOut.Add(l.flushAcks())
+	}
+}
+
+// sendGroup is the consecutive sends to one session that onInbox queues together. Only
+// the inbox subscription's goroutine touches it.
+type sendGroup[T any] struct {
+	max    int    // the server's SendQueueBytes
+	from   []byte // the batch's sender
+	sid    []byte // the session's ID, aliasing the batch
+	s      *supersocket.Session[T]
+	stream bool // a TCP session: its messages are bytes on a stream
+	bytes  int
+	parts  [][]byte // aliasing the batch
+	seqs   []uint64
+}
+
+// groupSend adds a send to the group, or starts a new group with it.
+func (n *Node[T]) groupSend(l *link, g *sendGroup[T], sid []byte, seq uint64, msg []byte) {
+	if len(g.parts) > 0 && g.stream && g.bytes+len(msg) <= g.max && string(sid) == string(g.sid) {
+		g.parts = append(g.parts, msg)
+		g.seqs = append(g.seqs, seq)
+		g.bytes += len(msg)
+		return
+	}
+	n.flushGroup(l, g)
+	// The registry's lookup does not keep the key: no copy of the ID.
+	s, _ := n.Server.Session(unsafeString(sid))
+	g.s, g.sid = s, sid
+	g.stream = s != nil && s.WebSocket() == nil && s.LocalAddr() != nil && s.LocalAddr().Network() == "tcp"
+	g.parts = append(g.parts, msg)
+	g.seqs = append(g.seqs, seq)
+	g.bytes = len(msg)
+}
+
+// flushGroup queues the group's sends and acknowledges them.
+func (n *Node[T]) flushGroup(l *link, g *sendGroup[T]) {
+	if len(g.parts) == 0 {
+		return
+	}
+	status := byte(ackNoSession)
+	if g.s != nil {
+		status = sendStatus(g.s.TrySend(g.parts...))
+	}
+	if status == ackQueueFull && len(g.parts) > 1 {
+		for i, p := range g.parts {
+			n.ack(l, g.from, g.seqs[i], sendStatus(g.s.TrySend(p)))
+		}
+	} else {
+		for _, seq := range g.seqs {
+			n.ack(l, g.from, seq, status)
+		}
+	}
+	clear(g.parts)
+	g.parts, g.seqs, g.s, g.sid = g.parts[:0], g.seqs[:0], nil, nil
+}
+
+// ack records the status of an inbox entry: an acknowledgement for a call that waits,
+// a count for a post that was not delivered.
+func (n *Node[T]) ack(l *link, from []byte, seq uint64, status byte) {
+	if seq != 0 {
+		l.acks.add(from, seq, status)
+	} else if status != ackOK {
+		n.stats.postsUndelivered.Add(1)
 	}
 }
 
 // onAck handles acknowledgements of this node's calls: a batch from the owner, or NATS's
-// no-responders status for one call.
+// no-responders status for a batch of calls sent to a node.
 func (n *Node[T]) onAck(l *link, m *nats.Msg) {
-	tok := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	if tok == "b" {
-		r := reader{b: m.Data}
-		for len(r.b) > 0 && !r.bad {
-			seq := r.uvarint()
-			status := r.byte()
-			if r.bad {
-				break
-			}
-			if w := l.pending.take(seq); w != nil {
-				w.done <- ackErr(status, "")
-			}
-		}
-		if r.bad {
+	rest := strings.TrimPrefix(m.Subject, l.ackPrefix)
+	if rest == "b" {
+		if !l.pending.acknowledge(m.Data) {
 			n.stats.errors.Add(1)
 		}
 		return
 	}
-	seq, err := strconv.ParseUint(tok, 10, 64)
-	if err != nil || len(m.Data) != 0 || m.Header.Get("Status") != "503" {
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 || len(m.Data) != 0 || m.Header.Get("Status") != "503" {
 		return
 	}
-	if w := l.pending.take(seq); w != nil {
-		node := w.node // w is the caller's again once answered
-		w.done <- &goneError{node: node, session: true}
-		// Calls sent to that node before this one were either acknowledged already (an
-		// acknowledgement precedes the end of its sender's subscription) or never will be.
-		l.pending.failNode(node, func(o *waiter) bool { return o.seq < seq })
+	node := rest[:i]
+	seq, err := strconv.ParseUint(rest[i+1:], 10, 64)
+	if err != nil {
+		return
 	}
+	// The batch's calls, and those sent to that node before it, were either
+	// acknowledged already (an acknowledgement precedes the end of its sender's
+	// subscription) or never will be.
+	l.pending.fail(node, &goneError{node: node, session: true}, func(w *waiter) bool { return w.seq <= seq })
+	l.dropOutbox(node)
 }
 
 func appendUvarint(b []byte, v uint64) []byte {

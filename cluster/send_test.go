@@ -3,8 +3,14 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/supersocket-go/supersocket"
 )
@@ -12,9 +18,7 @@ import (
 // Session IDs name their node; SendTo reaches a session on any node, locally without
 // NATS, and one sender's messages arrive in order.
 func TestSendTo_LocalAndRemote(t *testing.T) {
-	ns := startNATS(t)
-	a := newNode(t, testConfig(ns.ClientURL(), "a"))
-	b := newNode(t, testConfig(ns.ClientURL(), "b"))
+	a, b := twoNodes(t)
 	ca, cb := dial(t, a), dial(t, b)
 	if node, _ := NodeOf(ca.id); node != "a" {
 		t.Fatalf("session ID %q does not name node a", ca.id)
@@ -52,9 +56,7 @@ func TestSendTo_LocalAndRemote(t *testing.T) {
 
 // Sends from many goroutines at once are all acknowledged (batched) and delivered.
 func TestSendTo_Concurrent(t *testing.T) {
-	ns := startNATS(t)
-	a := newNode(t, testConfig(ns.ClientURL(), "a"))
-	b := newNode(t, testConfig(ns.ClientURL(), "b"))
+	a, b := twoNodes(t)
 	cb := dial(t, b)
 	const workers, each = 16, 200
 	errs := make(chan error, workers)
@@ -86,9 +88,7 @@ func TestSendTo_Concurrent(t *testing.T) {
 
 // A session that does not exist, or whose node is gone, fails fast with a sentinel.
 func TestSendTo_MissingFailsFast(t *testing.T) {
-	ns := startNATS(t)
-	a := newNode(t, testConfig(ns.ClientURL(), "a"))
-	b := newNode(t, testConfig(ns.ClientURL(), "b"))
+	a, b := twoNodes(t)
 	cb := dial(t, b)
 	ctx := ctxT(t)
 	cases := []struct {
@@ -155,5 +155,187 @@ func TestSendTo_RemoteQueueFull(t *testing.T) {
 	}
 	if !errors.Is(full, supersocket.ErrSendQueueFull) {
 		t.Fatalf("SendTo a session that never reads: %v; want ErrSendQueueFull", full)
+	}
+}
+
+// Post queues without waiting: its messages and SendTo's from one goroutine arrive in
+// the order made; what the owner cannot deliver is counted there.
+func TestPost_OrderAndUndelivered(t *testing.T) {
+	a, b := twoNodes(t)
+	ca, cb := dial(t, a), dial(t, b)
+	ctx := ctxT(t)
+	const n = 1000
+	for i := range n {
+		var err error
+		if i%100 == 99 {
+			err = a.SendTo(ctx, cb.id, fmt.Appendf(nil, "m%d\r\n", i))
+		} else {
+			err = a.Post(cb.id, fmt.Appendf(nil, "m%d\r\n", i))
+		}
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		if got, want := cb.line(), fmt.Sprintf("m%d", i); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	// A local Post is a local SendTo: its error is the verdict.
+	if err := a.Post(ca.id, []byte("local\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ca.line(); got != "local" {
+		t.Fatal(got)
+	}
+	if err := a.Post("a-0-1", []byte("x\r\n")); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("local Post to no session: %v", err)
+	}
+	// A remote one to no session is accepted here and counted by the owner.
+	if err := a.Post("b-"+b.inc+"-999999", []byte("x\r\n")); err != nil {
+		t.Fatalf("remote Post to no session: %v", err)
+	}
+	eventually(t, 5*time.Second, "the owner counts the lost post", func() bool {
+		return b.ClusterStats().PostsUndelivered == 1
+	})
+	if st := a.ClusterStats(); st.RemotePosts != n-n/100+1 || st.RemoteSends != n/100 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Calls to one node from many goroutines share NATS messages; the acknowledgements
+// tell each caller the truth: every SendTo that returned nil was delivered, and none
+// that returned ErrSendQueueFull was, even when the owner queued a batch's sends to
+// the session together.
+func TestSendTo_VerdictsMatchDelivery(t *testing.T) {
+	a, b := twoNodes(t, func(c *supersocket.Config) {
+		c.SendQueueSize, c.SendQueueBytes = 16, 16<<10
+		c.SocketWriteBuffer = 4 << 10
+	})
+	c := dial(t, b) // does not read until the senders are done
+	c.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	const workers, each = 32, 200
+	var ok, full atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				err := a.SendTo(ctxT(t), c.id, fmt.Appendf(nil, "w%d-%d %s\r\n", w, i, strings.Repeat("x", 500)))
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, supersocket.ErrSendQueueFull):
+					full.Add(1)
+				default:
+					t.Errorf("SendTo: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if full.Load() == 0 || ok.Load() == 0 {
+		t.Fatalf("%d delivered, %d refused: want both", ok.Load(), full.Load())
+	}
+	last := make([]int, workers)
+	for i := range last {
+		last[i] = -1
+	}
+	for range ok.Load() {
+		var w, i int
+		if _, err := fmt.Sscanf(c.line(), "w%d-%d", &w, &i); err != nil || i <= last[w] {
+			t.Fatalf("worker %d: message %d after %d: %v", w, i, last[w], err)
+		}
+		last[w] = i
+	}
+	c.silent(200 * time.Millisecond)
+}
+
+// Messages larger than a batch, and batches split at their size bound, arrive whole and
+// in order.
+func TestSendTo_LargeMessages(t *testing.T) {
+	a, b := twoNodes(t)
+	c := dial(t, b)
+	const workers, each = 4, 30
+	sizes := []int{10 << 10, 40 << 10, 100}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				pad := strings.Repeat("y", sizes[(w+i)%len(sizes)])
+				if err := a.SendTo(ctxT(t), c.id, fmt.Appendf(nil, "w%d-%d %s\r\n", w, i, pad)); err != nil {
+					t.Errorf("SendTo: %v", err)
+					return
+				}
+			}
+		})
+	}
+	next := make([]int, workers)
+	for range workers * each {
+		var w, i int
+		var pad string
+		line := c.line()
+		if _, err := fmt.Sscanf(line, "w%d-%d %s", &w, &i, &pad); err != nil || i != next[w] || len(pad) != sizes[(w+i)%len(sizes)] {
+			t.Fatalf("worker %d: message %d (%d bytes), want %d: %v", w, i, len(pad), next[w], err)
+		}
+		next[w]++
+	}
+	wg.Wait()
+}
+
+// A message too large for one NATS message fails at once, naming the limit.
+func TestSendTo_TooLarge(t *testing.T) {
+	a, b := twoNodes(t)
+	c := dial(t, b)
+	huge := make([]byte, 2<<20)
+	if err := a.SendTo(ctxT(t), c.id, huge); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Fatalf("SendTo: %v", err)
+	}
+	if err := a.Post(c.id, huge); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Fatalf("Post: %v", err)
+	}
+	if err := a.SendTo(ctxT(t), c.id, []byte("small\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.line(); got != "small" {
+		t.Fatal(got)
+	}
+}
+
+// The sends of a batch to a UDP session stay one datagram each.
+func TestSendTo_UDPDatagrams(t *testing.T) {
+	a, b := twoNodes(t, func(c *supersocket.Config) {
+		c.Listeners = []supersocket.ListenerConfig{{Network: "udp", Addr: "127.0.0.1:0"}}
+	})
+	conn, err := net.Dial("udp", b.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.Write([]byte("ID\r\n"))
+	buf := make([]byte, 2048)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(string(buf[:n]))
+	const msgs = 20
+	for i := range msgs - 1 {
+		if err := a.Post(id, fmt.Appendf(nil, "d%d\r\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SendTo(ctxT(t), id, fmt.Appendf(nil, "d%d\r\n", msgs-1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range msgs {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if got, want := string(buf[:n]), fmt.Sprintf("d%d\r\n", i); got != want {
+			t.Fatalf("datagram %d: %q, want %q", i, got, want)
+		}
 	}
 }

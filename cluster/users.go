@@ -101,8 +101,10 @@ func (n *Node[T]) Bind(ctx context.Context, s *supersocket.Session[T], userID st
 	if m != nil {
 		m.user, m.rev = userID, rev
 		n.users[userID] = m
+		n.announceUserLocked(m)
 	}
 	n.mu.Unlock()
+	n.drainRoomFrames()
 	if m == nil {
 		// Closed while binding: its Closed handler found nothing to unbind.
 		n.unbindKV(userID, rev)
@@ -128,7 +130,9 @@ func (n *Node[T]) Unbind(s *supersocket.Session[T]) string {
 	if n.users[user] == m {
 		delete(n.users, user)
 	}
+	n.announceUserLocked(m)
 	n.mu.Unlock()
+	n.drainRoomFrames()
 	n.unbindKV(user, rev)
 	return user
 }
@@ -221,7 +225,7 @@ func (n *Node[T]) kick(ctx context.Context, sid, user string) error {
 	if node == n.cfg.NodeID {
 		err = ackErr(n.kickLocal(sid, user), sid)
 	} else {
-		err = n.call(ctx, node, kindKick, sid, nil, 0, user)
+		err = n.call(ctx, node, &entry{kind: kindKick, sid: sid, user: user})
 	}
 	if errors.Is(err, ErrNoSession) {
 		n.dropStaleBinding(ctx, user, sid)
@@ -242,8 +246,10 @@ func (n *Node[T]) kickLocal(sid, user string) byte {
 		if n.users[user] == m {
 			delete(n.users, user)
 		}
+		n.announceUserLocked(m)
 	}
 	n.mu.Unlock()
+	n.drainRoomFrames()
 	if m == nil {
 		return ackNoSession
 	}

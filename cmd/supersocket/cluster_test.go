@@ -191,9 +191,15 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	}
 	bob2.expect("* TELL ada where")
 
-	// Node b killed: its user is unreachable at once, and unbound within its TTL.
+	// Node b killed: its user is unreachable at once, unbound within its TTL, and
+	// announced gone in its room (the others' Nodes() view drops b).
 	dan := login(t, b, "dan")
-	_ = dan
+	if got := dan.do("ENTER lobby"); got != "OK entered lobby" {
+		t.Fatal(got)
+	}
+	for _, p := range []*chatter{ada, cat} {
+		p.expect("* JOIN dan")
+	}
 	b.cmd.Process.Kill()
 	<-b.exited
 	killed := time.Now()
@@ -217,6 +223,7 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		return err == jetstream.ErrKeyNotFound
 	})
 	t.Logf("dan's binding expired %v after node b was killed (TTL 1s)", time.Since(killed).Round(time.Millisecond))
+	cat.expect("* QUIT dan NodeDown")
 	nc.Close()
 	if got := login(t, a, "dan").do("ROOMS"); got != "OK lobby(2)" {
 		t.Fatalf("ROOMS after the kill: %q", got)

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/supersocket-go/supersocket"
 	"github.com/supersocket-go/supersocket/cluster"
@@ -80,26 +81,58 @@ func newNode(id, url, addr string) (*cluster.Node[user], error) {
 	return node, err
 }
 
+// demo is the example's cluster: an embedded NATS server and its nodes.
+type demo struct {
+	nats  *natsd.Server
+	nodes []*cluster.Node[user]
+}
+
+// start starts an embedded NATS server on natsAddr, then one node per address in addrs,
+// named a, b, …
+func start(natsAddr string, addrs ...string) (*demo, error) {
+	ns, err := natsd.Start(natsd.Options{Addr: natsAddr})
+	if err != nil {
+		return nil, err
+	}
+	d := &demo{nats: ns}
+	for i, addr := range addrs {
+		node, err := newNode(string(rune('a'+i)), ns.ClientURL(), addr)
+		if err == nil {
+			err = node.Start()
+		}
+		if err != nil {
+			d.shutdown(context.Background())
+			return nil, err
+		}
+		d.nodes = append(d.nodes, node)
+	}
+	return d, nil
+}
+
+// shutdown shuts the nodes down gracefully, then the NATS server.
+func (d *demo) shutdown(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, node := range d.nodes {
+		wg.Go(func() { node.Shutdown(ctx) })
+	}
+	wg.Wait()
+	d.nats.Shutdown()
+}
+
 func main() {
 	natsAddr := flag.String("nats", "127.0.0.1:4333", "where the embedded NATS server listens")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ns, err := natsd.Start(natsd.Options{Addr: *natsAddr})
+	d, err := start(*natsAddr, "127.0.0.1:2201", "127.0.0.1:2202")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ns.Shutdown()
-	var wg sync.WaitGroup
-	for _, n := range []struct{ id, addr string }{{"a", "127.0.0.1:2201"}, {"b", "127.0.0.1:2202"}} {
-		node, err := newNode(n.id, ns.ClientURL(), n.addr)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := node.Start(); err != nil {
-			log.Fatal(err)
-		}
-		wg.Go(func() { node.Serve(ctx) })
+	for _, node := range d.nodes {
+		log.Printf("node %s listening on %v", node.ID(), node.Addrs()[0])
 	}
-	wg.Wait()
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.shutdown(shutdownCtx)
 }

@@ -31,7 +31,10 @@ import (
 //
 // A member whose connection ends leaves its room and the others get
 // "* QUIT name <close reason>" ("Kicked" for a session that lost its name to a newer
-// login). Replies start with OK or ERR; lines pushed by the server start with "*".
+// login). In a cluster, the members of a node that goes down without closing them (it
+// crashed, or lost NATS for the node timeout) are announced by every other node to
+// its members of their rooms: "* QUIT name NodeDown". Replies start with OK or ERR;
+// lines pushed by the server start with "*".
 func Chat(cfg supersocket.Config) (Server, error) {
 	c := &chat{net: newLocalChat()}
 	cfg.Filter = filter.CommandLine()
@@ -47,9 +50,21 @@ func Chat(cfg supersocket.Config) (Server, error) {
 func ChatCluster(cfg supersocket.Config, cc cluster.Config) (Server, error) {
 	c := &chat{clustered: true}
 	cfg.Filter = filter.CommandLine()
+	var node *cluster.Node[chatUser]
 	node, err := cluster.New(cc, cfg, cluster.Handlers[chatUser]{
 		Handlers: supersocket.Handlers[chatUser]{Request: c.router().Request, Closed: c.closed},
 		Kicked:   c.kicked,
+		NodeDown: func(_ cluster.NodeInfo, gone map[string][]cluster.Member) {
+			// Each node tells its own members: the gone node's sessions never closed,
+			// so their Closed handlers, which say QUIT, never ran.
+			for room, members := range gone {
+				for _, m := range members {
+					if m.UserID != "" {
+						node.PublishLocal(room, push("QUIT "+m.UserID+" NodeDown"), "")
+					}
+				}
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

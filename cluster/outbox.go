@@ -1,0 +1,419 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The sender's side of cross-node calls (SendTo, Post, Close, kicks): batched per
+// destination node.
+//
+// A call appends an entry to the outbox of the session's node (one per destination,
+// under its own mutex) and wakes the link's flusher, a goroutine that publishes
+// whatever the outboxes hold: one NATS message per node per flush, or more when a
+// batch reaches maxBatchBytes. While it publishes, new calls fill the outboxes again,
+// so under load one NATS message, and one round trip, carries many calls; without
+// load a call goes out alone, one goroutine hop after it was made.
+//
+// Entries of one node are appended, and published, in call order, and the owner
+// handles its inbox in order: the calls one goroutine makes to one session arrive in
+// the order made, whether they wait for the verdict (SendTo) or not (Post).
+//
+// A batch is the sender's node ID, then its entries: kind, sequence (0 for a Post,
+// which is not acknowledged), session ID, and for a send the message, for a close its
+// reason, for a kick the user (strings and the message length-prefixed, numbers
+// uvarints).
+//
+// A call that waits has a sequence number, given under the outbox's mutex, so a
+// node's batches hold increasing sequences. A batch with such calls carries the reply
+// subject P.node.<self>.ack.<node>.<last sequence>: the owner acknowledges the calls
+// on P.node.<self>.ack.b (see onInbox), and when nothing serves its inbox NATS answers
+// the reply subject at once with no-responders, and every call to that node up to that
+// sequence fails with ErrNodeGone.
+
+// maxBatchBytes is the size at which an outbox starts a new batch (or the server's max
+// payload, if smaller: fits checks that one entry fits alone).
+const maxBatchBytes = 32 << 10
+
+// outbox holds the calls to one node that the flusher has not published yet.
+type outbox struct {
+	node    string
+	subject string // P.node.<node>.in
+
+	mu          sync.Mutex
+	cur         *[]byte // the batch being filled; nil when there is none
+	first, last uint64  // the sequences of cur's waiting calls; 0 when none waits
+	full        []batch // batches that reached maxBatchBytes
+	queued      bool    // on the flusher's list
+	dead        bool    // dropped from the link's table: look the node's up again
+}
+
+// batch is one NATS message of calls to a node.
+type batch struct {
+	b           *[]byte
+	first, last uint64 // the sequences of its waiting calls; 0 when none waits
+}
+
+// flusher is the link's list of outboxes with something to publish.
+type flusher struct {
+	mu    sync.Mutex
+	dirty []*outbox
+	wake  chan struct{} // capacity 1
+	adds  atomic.Uint64 // entries appended: the flusher yields while it grows
+}
+
+// flushYields bounds how many times the flusher yields for more entries before it
+// publishes: with none, it runs as soon as the first woken caller has appended (the
+// scheduler runs a goroutine just readied first), and batches hold one or two calls.
+const flushYields = 4
+
+func (f *flusher) add(ob *outbox) {
+	f.mu.Lock()
+	f.dirty = append(f.dirty, ob)
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take appends the outboxes to publish to dst and empties the list.
+func (f *flusher) take(dst []*outbox) []*outbox {
+	f.mu.Lock()
+	dst = append(dst, f.dirty...)
+	clear(f.dirty)
+	f.dirty = f.dirty[:0]
+	f.mu.Unlock()
+	return dst
+}
+
+// outboxes is the link's table of outboxes, by node. It is copied on write (a new node,
+// a node dropped), so that a call finds its outbox with one atomic load.
+type outboxes map[string]*outbox
+
+// outboxOf returns node's outbox.
+func (l *link) outboxOf(node string) *outbox {
+	if ob := (*l.outboxes.Load())[node]; ob != nil {
+		return ob
+	}
+	l.outMu.Lock()
+	defer l.outMu.Unlock()
+	old := *l.outboxes.Load()
+	if ob := old[node]; ob != nil {
+		return ob
+	}
+	ob := &outbox{node: node, subject: l.prefix + ".node." + node + ".in"}
+	m := make(outboxes, len(old)+1)
+	maps.Copy(m, old)
+	m[node] = ob
+	l.outboxes.Store(&m)
+	return ob
+}
+
+// dropOutbox forgets the outbox of a node found gone, if it is empty, so that calls
+// to IDs of nodes that no longer exist do not fill the table.
+func (l *link) dropOutbox(node string) {
+	l.outMu.Lock()
+	defer l.outMu.Unlock()
+	old := *l.outboxes.Load()
+	ob := old[node]
+	if ob == nil {
+		return
+	}
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	if ob.cur == nil && len(ob.full) == 0 && !ob.queued {
+		ob.dead = true
+		m := maps.Clone(old)
+		delete(m, node)
+		l.outboxes.Store(&m)
+	}
+}
+
+// entry is one call.
+type entry struct {
+	kind   byte
+	sid    string
+	msg    []byte // kindSend
+	reason byte   // kindClose
+	user   string // kindKick
+}
+
+// entryOverhead bounds the bytes an entry adds besides its strings and message.
+const entryOverhead = 1 + 3*binary.MaxVarintLen64 + 1
+
+// size is an upper bound of the entry's bytes in a batch.
+func (e *entry) size() int { return entryOverhead + len(e.sid) + len(e.msg) + len(e.user) }
+
+// enqueue appends e to node's outbox; w is the caller's waiter, nil for a Post. It
+// returns false when the link is down (a waiting call could not be registered).
+func (l *link) enqueue(node string, w *waiter, e *entry) bool {
+	var ob *outbox
+	for {
+		ob = l.outboxOf(node)
+		ob.mu.Lock()
+		if !ob.dead {
+			break
+		}
+		ob.mu.Unlock()
+	}
+	defer ob.mu.Unlock()
+	var seq uint64
+	if w != nil {
+		var ok bool
+		if seq, ok = l.pending.add(w); !ok {
+			return false
+		}
+	}
+	if ob.cur != nil && int64(len(*ob.cur)+e.size()) > min(maxBatchBytes, l.maxPayload) {
+		ob.full = append(ob.full, batch{ob.cur, ob.first, ob.last})
+		ob.cur, ob.first, ob.last = nil, 0, 0
+	}
+	if ob.cur == nil {
+		ob.cur = getFrame()
+		*ob.cur = appendString(*ob.cur, l.self)
+	}
+	b := append(*ob.cur, e.kind)
+	b = binary.AppendUvarint(b, seq)
+	b = appendString(b, e.sid)
+	switch e.kind {
+	case kindSend:
+		b = binary.AppendUvarint(b, uint64(len(e.msg)))
+		b = append(b, e.msg...)
+	case kindClose:
+		b = append(b, e.reason)
+	case kindKick:
+		b = appendString(b, e.user)
+	}
+	*ob.cur = b
+	if seq != 0 {
+		if ob.first == 0 {
+			ob.first = seq
+		}
+		ob.last = seq
+	}
+	l.flush.adds.Add(1)
+	if !ob.queued {
+		ob.queued = true
+		l.flush.add(ob)
+	}
+	return true
+}
+
+// flushLoop is the link's flusher: it publishes the outboxes' batches until the node
+// leaves, then once more.
+func (n *Node[T]) flushLoop(l *link) {
+	defer l.loops.Done()
+	var obs []*outbox
+	var batches []batch
+	for {
+		quit := false
+		select {
+		case <-l.quit:
+			quit = true
+		case <-l.flush.wake:
+			// The callers woken with this goroutine (by one acknowledgement batch) are
+			// queued to run on this P: let them append before the batch is taken, as
+			// long as they keep coming.
+			for range flushYields {
+				before := l.flush.adds.Load()
+				runtime.Gosched()
+				if l.flush.adds.Load() == before {
+					break
+				}
+			}
+		}
+		obs = l.flush.take(obs[:0])
+		for _, ob := range obs {
+			ob.mu.Lock()
+			batches = append(batches, ob.full...)
+			clear(ob.full)
+			ob.full = ob.full[:0]
+			if ob.cur != nil {
+				batches = append(batches, batch{ob.cur, ob.first, ob.last})
+				ob.cur, ob.first, ob.last = nil, 0, 0
+			}
+			ob.queued = false
+			ob.mu.Unlock()
+			for _, bt := range batches {
+				n.publishBatch(l, ob, bt)
+			}
+			clear(batches)
+			batches = batches[:0]
+		}
+		clear(obs)
+		if quit {
+			return
+		}
+	}
+}
+
+// publishBatch publishes one batch; if that fails, its waiting calls fail.
+func (n *Node[T]) publishBatch(l *link, ob *outbox, bt batch) {
+	var err error
+	switch {
+	case !l.connected():
+		// Not into nats.go's reconnect buffer: the waiting calls fail now (see watch),
+		// and the calls that did not wait are dropped rather than delivered late.
+		err = ErrDisconnected
+	case bt.last != 0:
+		l.reply = append(append(append(l.reply[:0], l.ackPrefix...), ob.node...), '.')
+		l.reply = strconv.AppendUint(l.reply, bt.last, 10)
+		err = l.nc.PublishRequest(ob.subject, unsafeString(l.reply), *bt.b)
+	default:
+		err = l.nc.Publish(ob.subject, *bt.b)
+	}
+	putFrame(bt.b)
+	if err != nil {
+		n.stats.errors.Add(1)
+		if bt.last != 0 {
+			if err != ErrDisconnected {
+				err = fmt.Errorf("%w: %v", ErrDisconnected, err)
+			}
+			l.pending.fail(ob.node, err, func(w *waiter) bool { return w.seq >= bt.first && w.seq <= bt.last })
+		}
+		return
+	}
+	n.stats.msgsOut.Add(1)
+}
+
+// waiter is a call waiting for its acknowledgement. Waiters are pooled with their
+// channel and timer: a call allocates neither.
+type waiter struct {
+	done  chan error // buffered: whoever takes the waiter out of the table sends once
+	node  string
+	tick  uint64 // pendingCalls.tick when the call was made
+	seq   uint64
+	timer *time.Timer // for a context without a deadline
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan error, 1)} }}
+
+// pendingCalls are the calls of this node waiting for acknowledgements, by sequence.
+type pendingCalls struct {
+	mu   sync.Mutex
+	seq  uint64
+	m    map[uint64]*waiter
+	down atomic.Bool // the link is down: no call may wait
+	// tick counts heartbeat intervals (failSilent): a coarse clock for the waiters,
+	// cheaper than reading the time on every call.
+	tick atomic.Uint64
+
+	answers []answer // onAck's scratch: its goroutine only
+}
+
+type answer struct {
+	w      *waiter
+	status byte
+}
+
+func (p *pendingCalls) add(w *waiter) (uint64, bool) {
+	w.tick = p.tick.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down.Load() {
+		return 0, false
+	}
+	if p.m == nil {
+		p.m = make(map[uint64]*waiter)
+	}
+	p.seq++
+	w.seq = p.seq
+	p.m[p.seq] = w
+	return p.seq, true
+}
+
+// take removes the waiter of seq; nil if it has gone (answered, or given up).
+func (p *pendingCalls) take(seq uint64) *waiter {
+	p.mu.Lock()
+	w := p.m[seq]
+	delete(p.m, seq)
+	p.mu.Unlock()
+	return w
+}
+
+// acknowledge answers the calls of an acknowledgement batch (sequence, status pairs),
+// taking them from the table under one lock. It reports whether the batch was well
+// formed.
+func (p *pendingCalls) acknowledge(data []byte) bool {
+	r := reader{b: data}
+	p.mu.Lock()
+	for len(r.b) > 0 {
+		seq := r.uvarint()
+		status := r.byte()
+		if r.bad {
+			break
+		}
+		if w := p.m[seq]; w != nil {
+			delete(p.m, seq)
+			p.answers = append(p.answers, answer{w, status})
+		}
+	}
+	p.mu.Unlock()
+	for _, a := range p.answers {
+		a.w.done <- ackErr(a.status, "")
+	}
+	clear(p.answers)
+	p.answers = p.answers[:0]
+	return !r.bad
+}
+
+// fail answers the calls to node that match with err.
+func (p *pendingCalls) fail(node string, err error, match func(*waiter) bool) {
+	p.mu.Lock()
+	var gone []*waiter
+	for seq, w := range p.m {
+		if w.node == node && match(w) {
+			gone = append(gone, w)
+			delete(p.m, seq)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range gone {
+		w.done <- err
+	}
+}
+
+// failSilent runs every heartbeat interval: it answers the calls that have waited at
+// least k intervals for a node that live does not list (it crashed as they were sent,
+// and NATS could not tell).
+func (p *pendingCalls) failSilent(k uint64, live func(node string) bool) {
+	now := p.tick.Add(1)
+	old := func(w *waiter) bool { return now-w.tick > k }
+	p.mu.Lock()
+	var nodes []string
+	for _, w := range p.m {
+		if old(w) && !slices.Contains(nodes, w.node) && !live(w.node) {
+			nodes = append(nodes, w.node)
+		}
+	}
+	p.mu.Unlock()
+	for _, node := range nodes {
+		p.fail(node, &goneError{node: node, session: true}, old)
+	}
+}
+
+// failAll answers every waiting call with err.
+func (p *pendingCalls) failAll(err error) {
+	p.mu.Lock()
+	ws := p.m
+	p.m = nil
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.done <- err
+	}
+}
+
+// setDown makes calls fail at once (down) or wait again.
+func (p *pendingCalls) setDown(down bool) {
+	p.mu.Lock()
+	p.down.Store(down)
+	p.mu.Unlock()
+}
