@@ -176,7 +176,11 @@ type ListenerConfig struct {
 	// File, when set, is an inherited socket, already bound (and listening, for TCP):
 	// systemd's socket activation (see InheritedFiles) or a restart's hand-over. Start
 	// makes the listener from a duplicate of it, so the server may stop and start again;
-	// the File stays the caller's to close.
+	// the File stays the caller's to close. To pass a socket on to another process
+	// (exec.Cmd.ExtraFiles), do not use a file from net's File methods: exec takes its
+	// descriptor with Fd, which then switches the socket — shared by every descriptor
+	// of it, in every process — to blocking mode, and a blocked accept outlives the
+	// listener's Close. Make it with os.NewFile from a duplicated descriptor.
 	File *os.File
 	// TLS, when set, serves TLS on this TCP listener: the handshake runs on the
 	// session's goroutine, off the accept path, bounded by HandshakeTimeout, and a failed

@@ -93,7 +93,7 @@ func bind(network, mode, addr string) (*os.File, error) {
 			return nil, err
 		}
 		defer pc.Close()
-		return pc.(*net.UDPConn).File()
+		return socketFile(pc.(*net.UDPConn), addr)
 	}
 	if network != "tcp4" && network != "tcp6" {
 		network = "tcp" // ws and tcp alike
@@ -102,8 +102,8 @@ func bind(network, mode, addr string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer ln.Close() // File is a duplicate: the socket stays open
-	return ln.(*net.TCPListener).File()
+	defer ln.Close() // the file is a duplicate: the socket stays open
+	return socketFile(ln.(*net.TCPListener), addr)
 }
 
 // metricsListener returns the metrics endpoint's listener: the inherited one named
@@ -122,7 +122,7 @@ func metricsListener(addr string, inherited []supersocket.InheritedFile) (net.Li
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := ln.(*net.TCPListener).File()
+	f, err := socketFile(ln.(*net.TCPListener), addr)
 	if err != nil {
 		ln.Close()
 		return nil, nil, err

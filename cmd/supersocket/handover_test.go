@@ -626,3 +626,37 @@ func TestRestartFailsKeepsServing(t *testing.T) {
 	echoOnce(t, addr, "new")
 	stopServe(t, newPid, logs)
 }
+
+// TestHeldSocketsStayNonBlocking: passing a held socket to a process (exec.Cmd takes its
+// descriptor with Fd) leaves it non-blocking. A blocking listening socket would keep this
+// process's accept in the kernel, where closing the listener cannot end it: after a
+// hand-over whose new process failed, the old one's drain would never return.
+func TestHeldSocketsStayNonBlocking(t *testing.T) {
+	for _, network := range []string{"tcp", "udp"} {
+		f, err := bind(network, "", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := exec.Command("true")
+		cmd.ExtraFiles = []*os.File{f}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := f.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flags uintptr
+		var errno syscall.Errno
+		rc.Control(func(fd uintptr) {
+			flags, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+		})
+		if errno != 0 {
+			t.Fatal(errno)
+		}
+		if flags&syscall.O_NONBLOCK == 0 {
+			t.Errorf("%s: the socket is blocking after it was passed to a process", network)
+		}
+	}
+}
