@@ -363,3 +363,27 @@ func TestDrainLongLivedPipelined(t *testing.T) {
 	}
 	t.Logf("%d requests, %d replies", sent, replies)
 }
+
+// TestDrainWaitsForHalfAFrame: a WebSocket session with half a frame received is not
+// closed; once the rest comes, the message is answered, then the 1001 close comes.
+func TestDrainWaitsForHalfAFrame(t *testing.T) {
+	srv := startServer(t, Config{
+		Listeners: []ListenerConfig{{Network: "ws", Addr: "127.0.0.1:0"}},
+		Filter:    filter.Whole(0),
+	}, Handlers[struct{}]{Request: echoFrame[struct{}]})
+	ws := dialWS(t, srv.Addrs()[0].String())
+	ws.binary([]byte("before"))
+	ws.expect(websocket.OpBinary, "before")
+	frame := encodeFrame(true, 0, websocket.OpBinary, []byte("half and half"), &ws.key)
+	ws.write(frame[:len(frame)/2], 0)
+	done := drainAsync(srv, waitLong)
+	noRecv(t, done, 5*drainQuiet, "Drain's return with half a frame received")
+	ws.write(frame[len(frame)/2:], 0)
+	ws.expect(websocket.OpBinary, "half and half")
+	ws.expectClose(websocket.CloseGoingAway)
+	ws.closeWith(websocket.CloseGoingAway, "")
+	ws.expectEOF()
+	if err := recv(t, done, "Drain"); err != nil {
+		t.Fatal(err)
+	}
+}
