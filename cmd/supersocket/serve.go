@@ -641,9 +641,10 @@ wait:
 	defer close(stopWatch)
 	go func() {
 		// A signal during the drain ends it: the second one, or the first after a
-		// hand-over (this process had not been told to stop before).
+		// hand-over (this process had not been told to stop before; one that came
+		// during the hand-over counts as the first).
 		var sig <-chan struct{}
-		if handedOver {
+		if handedOver && ctx.Err() == nil {
 			sig = ctx.Done()
 		}
 		select {
