@@ -107,10 +107,11 @@ func bind(network, mode, addr string) (*os.File, error) {
 }
 
 // metricsListener returns the metrics endpoint's listener: the inherited one named
-// metricsSocket or bound to addr, else a new one; and the file held for a hand-over.
+// metricsSocket and bound to addr (any port when addr's is 0: the one the process before
+// picked), else a new one; and the file held for a hand-over.
 func metricsListener(addr string, inherited []supersocket.InheritedFile) (net.Listener, *os.File, error) {
 	for _, f := range inherited {
-		if f.Network == "tcp" && (f.Name == metricsSocket || f.Addr != nil && f.Addr.String() == addr) {
+		if f.Network == "tcp" && f.Name == metricsSocket && boundTo(f.Addr, addr) {
 			ln, err := net.FileListener(f.File)
 			if err != nil {
 				return nil, nil, err
@@ -128,6 +129,23 @@ func metricsListener(addr string, inherited []supersocket.InheritedFile) (net.Li
 		return nil, nil, err
 	}
 	return ln, f, nil
+}
+
+// boundTo reports whether a is the address addr names: the same IP (both unspecified,
+// for an empty or unspecified host) and port (any, for 0).
+func boundTo(a net.Addr, addr string) bool {
+	ta, ok := a.(*net.TCPAddr)
+	want, err := net.ResolveTCPAddr("tcp", addr)
+	if !ok || err != nil {
+		return false
+	}
+	if want.Port != 0 && want.Port != ta.Port {
+		return false
+	}
+	if want.IP == nil || want.IP.IsUnspecified() {
+		return ta.IP == nil || ta.IP.IsUnspecified()
+	}
+	return want.IP.Equal(ta.IP)
 }
 
 // closeUnused closes the inherited files nothing took, logging each.

@@ -87,3 +87,22 @@ func TestDrainTimeoutFlag(t *testing.T) {
 		t.Errorf("drain_timeout: -2s: exit %d:\n%s", code, &out)
 	}
 }
+
+// TestBoundTo: the metrics socket handed over is taken only for the address configured.
+func TestBoundTo(t *testing.T) {
+	lo := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9100}
+	wild := &net.TCPAddr{IP: net.IPv6zero, Port: 9100}
+	for _, c := range []struct {
+		a    *net.TCPAddr
+		addr string
+		want bool
+	}{
+		{lo, "127.0.0.1:9100", true}, {lo, "127.0.0.1:0", true}, {lo, "127.0.0.1:9101", false},
+		{lo, "127.0.0.2:9100", false}, {lo, ":9100", false}, {lo, "nonsense", false},
+		{wild, ":9100", true}, {wild, "0.0.0.0:9100", true}, {wild, "127.0.0.1:9100", false},
+	} {
+		if got := boundTo(c.a, c.addr); got != c.want {
+			t.Errorf("boundTo(%v, %q) = %v", c.a, c.addr, got)
+		}
+	}
+}
