@@ -56,8 +56,9 @@ const (
 //
 // Safe from any goroutine. Called from a handler, Drain cannot wait for that handler's
 // own session, so it returns ctx.Err() once ctx has ended and the others have closed
-// (within CloseLinger); the caller's reply is then dropped, its session being closed; to drain from a handler, call it on a new goroutine
-// (go srv.Drain(ctx)): the handler's reply is sent and its session drained like the others.
+// (within CloseLinger); the caller's reply is then dropped, its session being closed. To
+// drain from a handler, call it on a new goroutine (go srv.Drain(ctx)): the handler's
+// reply is sent and its session drained like the others.
 //
 // What Drain cannot do: a request that crosses the close on the wire — sent by a client
 // that has not yet seen the end of its connection, arriving after the server closed it —
