@@ -30,7 +30,7 @@ func (srv *Server[T]) acceptLoop(r *run, ln net.Listener, lt *tlsListener, ws *W
 		backoff = 0
 		srv.counters.accepted.Add(1)
 		ls.accepted.Add(1)
-		ip, why := srv.admit(c.RemoteAddr(), false)
+		ip, why := srv.admitConn(c, ls)
 		if why != nil {
 			srv.refuse(c, why)
 			continue
@@ -67,6 +67,10 @@ func (srv *Server[T]) acceptFailed(r *run, addr net.Addr, err error, backoff *ti
 // serves TLS or WebSocket, then the session's first owner.
 func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) {
 	srv.tune(c)
+	if ls.front != nil {
+		srv.serveFront(r, c, lt, ws, ls, ip) // PROXY headers, detection: frontdoor.go
+		return
+	}
 	if lt == nil && ws == nil {
 		srv.openStream(r, c, nil, ip, ls, nil, nil).own()
 		return

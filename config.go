@@ -30,7 +30,9 @@ type Config struct {
 	// (SuperSocket's SocketMode) or "ws" (WebSocket). A listener's own Network overrides
 	// it.
 	Mode string
-	// Listeners are the endpoints to accept on; at least one. Start binds all or none.
+	// Listeners are the endpoints to accept on. Start binds all or none. A server
+	// without any only connects out (Server.Connect; over UDP, Connect needs a UDP
+	// listener to send from).
 	Listeners []ListenerConfig
 	// Filter makes each session's receive filter. Default filter.CommandLine().
 	Filter filter.Factory
@@ -169,14 +171,39 @@ type ListenerConfig struct {
 	// Network is "tcp" (IPv4 and IPv6), "tcp4", "tcp6", "udp", "udp4", "udp6", or "ws"
 	// (WebSocket over TCP; with TLS, wss). Default: Config.Mode.
 	Network string
-	// Addr is host:port; port 0 picks a free port (see Server.Addrs).
+	// Addr is host:port; port 0 picks a free port (see Server.Addrs). It may be empty
+	// when Listener, PacketConn or File gives the socket.
 	Addr string
+	// Listener, when set, is accepted on instead of binding Addr (a TCP, TLS or "ws"
+	// listener). The server closes it when it stops, so it serves one Start; a later
+	// Start fails. Config.KeepAlive and socket options apply as the listener was made.
+	Listener net.Listener
+	// PacketConn, when set, is a UDP listener's socket instead of binding Addr; it must
+	// be a *net.UDPConn. Like Listener, it serves one Start.
+	PacketConn net.PacketConn
+	// File, when set, is an inherited socket, already bound (and listening, for TCP):
+	// systemd's socket activation (see InheritedFiles) or a restart's hand-over. Start
+	// makes the listener from a duplicate of it, so the server may stop and start again;
+	// the File stays the caller's to close. To pass a socket on to another process
+	// (exec.Cmd.ExtraFiles), do not use a file from net's File methods: exec takes its
+	// descriptor with Fd, which then switches the socket — shared by every descriptor
+	// of it, in every process — to blocking mode, and a blocked accept outlives the
+	// listener's Close. Make it with os.NewFile from a duplicated descriptor.
+	File *os.File
 	// TLS, when set, serves TLS on this TCP listener: the handshake runs on the
 	// session's goroutine, off the accept path, bounded by HandshakeTimeout, and a failed
 	// handshake creates no session.
 	TLS *TLSConfig
-	// WebSocket configures a "ws" listener; nil takes WebSocketConfig's defaults.
+	// WebSocket configures a "ws" listener; nil takes WebSocketConfig's defaults. On a
+	// TCP listener with Detect, it turns the detection of WebSocket upgrades on.
 	WebSocket *WebSocketConfig
+	// Proxy, when set, reads the PROXY protocol header a load balancer sends before the
+	// connection's first byte, from trusted proxies only (see ProxyConfig). TCP only.
+	Proxy *ProxyConfig
+	// Detect, when set, serves several protocols on this port: TLS (with TLS set),
+	// WebSocket (with WebSocket set, or Network "ws") and the raw protocol, told apart by
+	// each connection's first bytes (see DetectConfig). TCP only.
+	Detect *DetectConfig
 }
 
 // Engines (Config.Engine).
@@ -228,9 +255,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	if len(c.Listeners) == 0 {
-		return c, configError("Listeners", "at least one listener is required")
-	}
 	if len(c.SessionIDPrefix) > 64 {
 		return c, configError("SessionIDPrefix", "at most 64 bytes, got %d", len(c.SessionIDPrefix))
 	}
@@ -258,9 +282,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, configError(field+".Network", "%q is not tcp, tcp4, tcp6, udp, udp4, udp6 or ws", l.Network)
 		}
 		switch {
-		case l.WebSocket != nil && l.Network != "ws":
-			return c, configError(field+".WebSocket", "set on a %s listener; WebSocket needs Network \"ws\"", l.Network)
-		case l.Network == "ws":
+		case l.WebSocket != nil && l.Network != "ws" && (l.Detect == nil || isUDP(l.Network)):
+			return c, configError(field+".WebSocket", "set on a %s listener; WebSocket needs Network \"ws\" (or Detect)", l.Network)
+		case l.Network == "ws" || l.WebSocket != nil:
 			var ws WebSocketConfig
 			if l.WebSocket != nil {
 				ws = *l.WebSocket
@@ -271,15 +295,24 @@ func (c Config) withDefaults() (Config, error) {
 			}
 			l.WebSocket = &resolved
 		}
-		_, port, err := net.SplitHostPort(l.Addr)
+		given, err := l.givenDefaults(field)
 		if err != nil {
-			return c, configError(field+".Addr", "%q is not host:port: %v", l.Addr, err)
+			return c, err
 		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return c, configError(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
+		if !given || l.Addr != "" {
+			_, port, err := net.SplitHostPort(l.Addr)
+			if err != nil {
+				return c, configError(field+".Addr", "%q is not host:port: %v", l.Addr, err)
+			}
+			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+				return c, configError(field+".Addr", "%q: port %q is not a number from 0 to 65535", l.Addr, port)
+			}
 		}
 		if l.TLS != nil && isUDP(l.Network) {
 			return c, configError(field+".TLS", "TLS needs a TCP listener, not %s", l.Network)
+		}
+		if err := l.frontDefaults(field); err != nil {
+			return c, err
 		}
 	}
 	if c.Filter == nil {

@@ -18,8 +18,6 @@ func TestConfig_InvalidFieldIsNamed(t *testing.T) {
 		field string
 		cfg   Config
 	}{
-		{"Listeners", Config{}},
-		{"Listeners", Config{Listeners: []ListenerConfig{}}},
 		{"Listeners[0].Addr", Config{Listeners: []ListenerConfig{{Addr: "127.0.0.1"}}}},
 		{"Listeners[0].Addr", Config{Listeners: []ListenerConfig{{Addr: ""}}}},
 		{"Listeners[1].Addr", Config{Listeners: []ListenerConfig{{Addr: "127.0.0.1:0"}, {Addr: "127.0.0.1:70000"}}}},

@@ -98,13 +98,13 @@ type runner struct {
 // newEngine makes the epoll engine when the configuration asks for it and a plain TCP
 // listener can use it: it wraps those listeners (loopListener); nil otherwise. If the
 // engine cannot be made, the listeners stay on the goroutine engine, which is logged.
-func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS []*WebSocketConfig) *engine[T] {
+func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS []*WebSocketConfig, lnStats []*listenerStats) *engine[T] {
 	if srv.cfg.Engine != EngineEpoll {
 		return nil
 	}
 	eligible := false
 	for i, ln := range lns {
-		if _, ok := ln.(*net.TCPListener); ok && lnTLS[i] == nil && lnWS[i] == nil {
+		if _, ok := ln.(*net.TCPListener); ok && plainTCP(i, lnTLS, lnWS, lnStats) {
 			eligible = true
 		}
 	}
@@ -127,7 +127,7 @@ func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS [
 	e.table.Store(&tab)
 	for i, ln := range lns {
 		tl, ok := ln.(*net.TCPListener)
-		if !ok || lnTLS[i] != nil || lnWS[i] != nil {
+		if !ok || !plainTCP(i, lnTLS, lnWS, lnStats) {
 			continue
 		}
 		ll, err := srv.loopListen(tl)
@@ -144,6 +144,13 @@ func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS [
 func (e *engine[T]) accepts(ln net.Listener) bool {
 	_, ok := ln.(*loopListener)
 	return e != nil && ok
+}
+
+// plainTCP reports whether listener i serves plain TCP: no TLS, no WebSocket and no front
+// door (PROXY headers, detection: frontdoor.go), which read and write through a net.Conn
+// on the goroutine engine.
+func plainTCP(i int, lnTLS []*tlsListener, lnWS []*WebSocketConfig, lnStats []*listenerStats) bool {
+	return lnTLS[i] == nil && lnWS[i] == nil && lnStats[i].front == nil
 }
 
 // start starts the loops and the supervisor for run r; a nil engine does nothing.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"time"
 
@@ -85,8 +86,10 @@ func (e *engine[T]) acceptLoop(ll *loopListener, ls *listenerStats) {
 			err = &net.OpError{Op: "accept", Net: "tcp", Addr: ll.Addr(), Err: errno}
 		}
 		if err != nil {
-			if errors.Is(err, syscall.EBADF) || errors.Is(err, syscall.EINVAL) {
-				err = net.ErrClosed // the listener was closed under the call
+			if errors.Is(err, syscall.EBADF) || errors.Is(err, syscall.EINVAL) || errors.Is(err, os.ErrClosed) {
+				// The listener was closed under the call, or before it (Drain, Close:
+				// the duplicate's *os.File reports os.ErrClosed).
+				err = net.ErrClosed
 			}
 			if !srv.acceptFailed(r, ll.Addr(), err, &backoff) {
 				return

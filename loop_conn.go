@@ -263,6 +263,55 @@ func (c *loopConn[T]) keep(rest []byte) {
 	c.in = append(pool.Get(max(c.session().srv.cfg.ReceiveBufferSize, 2*len(rest)))[:0], rest...)
 }
 
+// drainCheck is Server.Drain's look at an epoll session, on the drain's goroutine: the
+// session closes once it is drained — no runner serves it, begin has run, no request is
+// partly read, nothing is queued to send, it has been quiet for the drain's quiet time
+// and its socket holds no unread byte. The check owns the session while it looks (a
+// runner busy with it is left alone: a later pass looks again). Input that arrives
+// meanwhile is left to the loop: the socket's registration is renewed, which reports
+// the bytes waiting at once.
+//
+// Drain looks every drainQuiet/2; a session whose quiet time ends before the next look is
+// looked at again when it ends (a timer), as the goroutine engine's read deadline does:
+// else a client that pauses for a little more than the quiet time between bursts could
+// be missed by every look.
+func (c *loopConn[T]) drainCheck() {
+	s := c.session()
+	if !s.srv.door.draining.Load() || c.state.Load()&(connBusy|connNew|connDead) != 0 || !c.acquire() {
+		return
+	}
+	if c.in == nil && !c.queue.Busy() && !c.unread() {
+		if wait := time.Until(s.quietUntil()); wait <= 0 {
+			s.srv.log.Debug("drained; closing session", "session", s.id, "remote", s.RemoteAddr().String())
+			s.Close(CloseServerShutdown) // its end is left to this owner
+		} else if wait < drainQuiet/2 {
+			time.AfterFunc(wait, c.drainCheck)
+		}
+	}
+	if s.closed.Load() != 0 {
+		c.end()
+		return
+	}
+	if c.letGo() {
+		return
+	}
+	// Input came while the check owned the session: hand it back and let epoll report it.
+	for !c.letGo() {
+	}
+	c.mu.Lock()
+	if !c.fdClosed && !c.paused.Load() {
+		c.loop.p.Mod(int(c.fd), registered, c.data())
+	}
+	c.mu.Unlock()
+}
+
+// unread reports whether the socket holds bytes not yet read.
+func (c *loopConn[T]) unread() bool {
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(int(c.fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err == nil && n > 0
+}
+
 // readFailed closes the session for a read error or the peer's FIN.
 func (c *loopConn[T]) readFailed(err error) {
 	s := c.session()

@@ -20,7 +20,9 @@ type loopConn[T any] struct{ transport[T] }
 
 func (c *loopConn[T]) send([][]byte, time.Duration) error { return ErrSessionClosed }
 
-func (srv *Server[T]) newEngine([]net.Listener, []*tlsListener, []*WebSocketConfig) *engine[T] {
+func (c *loopConn[T]) drainCheck() {}
+
+func (srv *Server[T]) newEngine([]net.Listener, []*tlsListener, []*WebSocketConfig, []*listenerStats) *engine[T] {
 	if srv.cfg.Engine == EngineEpoll {
 		srv.log.Info("the epoll engine needs Linux; serving with the goroutine engine")
 	}

@@ -65,6 +65,7 @@ type Server[T any] struct {
 	closing  atomic.Int64 // Closed handlers running during a stop (see finish)
 
 	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
+	door       doorState      // the front door's: PROXY, detection, given listeners, draining
 	pending    sync.Map       // net.Conn → chan struct{}: TLS handshakes in progress (see serveConn)
 	perIP      ipCounts
 	acceptRate *tokenBucket // nil: no limit
@@ -95,6 +96,7 @@ func New[T any](cfg Config, h Handlers[T]) (*Server[T], error) {
 	srv.stopKick = make(chan struct{}, 1)
 	srv.unfinished = make(map[*run]struct{})
 	srv.tls = make([]*tlsListener, len(c.Listeners))
+	srv.door.init(c.Listeners)
 	for i, l := range c.Listeners {
 		if l.TLS == nil {
 			continue
@@ -143,9 +145,9 @@ func (srv *Server[T]) Start() error {
 		var addr net.Addr
 		var err error
 		if isUDP(l.Network) {
-			var pc net.PacketConn
-			if pc, err = lc.ListenPacket(context.Background(), l.Network, l.Addr); err == nil {
-				u := &udpSocket[T]{srv: srv, pc: pc.(*net.UDPConn)}
+			var pc *net.UDPConn
+			if pc, err = srv.listenPacket(lc, i, l); err == nil {
+				u := &udpSocket[T]{srv: srv, pc: pc}
 				u.stats = &listenerStats{network: l.Network, addr: pc.LocalAddr().String()}
 				lstats = append(lstats, u.stats)
 				u.tune()
@@ -158,8 +160,8 @@ func (srv *Server[T]) Start() error {
 			if isWebSocket(network) {
 				network = "tcp"
 			}
-			if ln, err = lc.Listen(context.Background(), network, l.Addr); err == nil {
-				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), bound: ln.Addr(), tls: srv.tls[i] != nil}
+			if ln, err = srv.listen(lc, i, network, l); err == nil {
+				ls := &listenerStats{network: l.Network, addr: ln.Addr().String(), bound: ln.Addr(), tls: srv.tls[i] != nil, front: srv.door.listeners[i]}
 				lns = append(lns, ln)
 				lnTLS = append(lnTLS, srv.tls[i])
 				lnWS = append(lnWS, l.WebSocket)
@@ -182,7 +184,7 @@ func (srv *Server[T]) Start() error {
 	}
 	// The epoll engine, when Config.Engine asks for it, wraps the plain TCP listeners it
 	// serves (loop.go); nil otherwise.
-	eng := srv.newEngine(lns, lnTLS, lnWS)
+	eng := srv.newEngine(lns, lnTLS, lnWS, lnStats)
 	srv.listeners, srv.udpSocks = lns, socks
 	srv.infoMu.Lock()
 	srv.addrs, srv.lstats, srv.started = addrs, lstats, time.Now()

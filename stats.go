@@ -53,6 +53,7 @@ type listenerStats struct {
 	network, addr string
 	bound         net.Addr // addr, as the listener reports it
 	tls           bool
+	front         *frontListener // the listener's front door (frontdoor.go); nil for none
 	accepted      atomic.Uint64
 	sessions      atomic.Int64
 }

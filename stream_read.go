@@ -53,9 +53,14 @@ func (st *stream[T]) read() (closed bool) {
 	st.armed = false
 	var pending []byte
 	if b := st.initial; b != nil {
-		// Bytes that came with the WebSocket upgrade request: the client's first frames.
+		// Bytes read before the session existed: the client's first frames, after a
+		// WebSocket upgrade, or its first bytes, read by the front door (frontdoor.go).
 		st.initial = nil
-		pending = st.ws.received(b, int(st.readSize))
+		if st.ws != nil {
+			pending = st.ws.received(b, int(st.readSize))
+		} else {
+			pending = s.dispatch(b, int(st.readSize))
+		}
 		if st.held {
 			st.flush()
 		}
@@ -78,6 +83,10 @@ func (st *stream[T]) read() (closed bool) {
 			// connection ended first.
 			st.ws.endCloseWait()
 			break
+		}
+		if s.srv.door.draining.Load() && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			st.drainRead(len(pending)) // drain.go: close if drained, else read on
+			continue
 		}
 		if st.armed && len(pending) == 0 && s.closed.Load() == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 			st.conn.SetReadDeadline(time.Time{})
@@ -126,6 +135,9 @@ func (st *stream[T]) BeforeRead(pending int) (stop, bounded bool) {
 	}
 	if s.closed.Load() != 0 || st.upgrade != nil {
 		return true, false
+	}
+	if s.srv.door.draining.Load() {
+		return st.drainBeforeRead(pending) // drain.go
 	}
 	// Only a raw TCP session goes idle: its reader holds no buffer while it waits. Asked
 	// each time round, since StartTLS replaces the reader.

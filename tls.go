@@ -23,9 +23,22 @@ type TLSConfig struct {
 	// ClientAuth says whether clients must present a certificate. With ClientCAFile set
 	// the default is ClientCertRequired; without it, ClientCertNone.
 	ClientAuth ClientCertPolicy
+	// Certificates are more certificate and key files, for other host names: a client's
+	// server name (SNI) picks the first pair whose certificate covers it, CertFile's
+	// first; a client without one, or with a name none covers, gets the first pair.
+	// Reloaded with the rest.
+	Certificates []CertKeyFiles
+	// NextProtos lists the application protocols offered by ALPN, most preferred first;
+	// the one a client chose is Session.TLS().NegotiatedProtocol. It replaces Config's.
+	NextProtos []string
 	// Config, when set, is the base configuration (cipher suites, ALPN, GetCertificate for
 	// certificates managed by the application…). Its MinVersion defaults to TLS 1.2.
 	Config *tls.Config
+}
+
+// CertKeyFiles is a certificate chain's PEM file and its private key's.
+type CertKeyFiles struct {
+	CertFile, KeyFile string
 }
 
 // ClientCertPolicy says what a TLS listener asks of client certificates.
@@ -52,11 +65,16 @@ type tlsListener struct {
 }
 
 func newTLSListener(spec TLSConfig, field string) (*tlsListener, error) {
-	if spec.Config == nil && spec.CertFile == "" && spec.KeyFile == "" {
-		return nil, configError(field, "needs CertFile and KeyFile, or Config")
+	if spec.Config == nil && spec.CertFile == "" && spec.KeyFile == "" && len(spec.Certificates) == 0 {
+		return nil, configError(field, "needs CertFile and KeyFile, Certificates, or Config")
 	}
 	if (spec.CertFile == "") != (spec.KeyFile == "") {
 		return nil, configError(field, "CertFile and KeyFile go together")
+	}
+	for i, p := range spec.Certificates {
+		if p.CertFile == "" || p.KeyFile == "" {
+			return nil, configError(fmt.Sprintf("%s.Certificates[%d]", field, i), "CertFile and KeyFile are both required")
+		}
 	}
 	if spec.ClientAuth < ClientCertDefault || spec.ClientAuth > ClientCertRequired {
 		return nil, configError(field+".ClientAuth", "unknown policy %d", spec.ClientAuth)
@@ -82,13 +100,29 @@ func (lt *tlsListener) load() error {
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
-	if lt.spec.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(lt.spec.CertFile, lt.spec.KeyFile)
-		if err != nil {
-			return configError(lt.field+".CertFile", "%v", err)
+	if lt.spec.CertFile != "" || len(lt.spec.Certificates) > 0 {
+		pairs := lt.spec.Certificates
+		if lt.spec.CertFile != "" {
+			pairs = append([]CertKeyFiles{{lt.spec.CertFile, lt.spec.KeyFile}}, pairs...)
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.Certificates = nil
+		for i, p := range pairs {
+			cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+			if err != nil {
+				field := lt.field + ".CertFile"
+				if lt.spec.CertFile == "" || i > 0 {
+					field = fmt.Sprintf("%s.Certificates[%d]", lt.field, i-len(pairs)+len(lt.spec.Certificates))
+				}
+				return configError(field, "%v", err)
+			}
+			// Several pairs: crypto/tls gives a client the first whose certificate
+			// covers its server name (Config.Certificates).
+			cfg.Certificates = append(cfg.Certificates, cert)
+		}
 		cfg.GetCertificate = nil
+	}
+	if len(lt.spec.NextProtos) > 0 {
+		cfg.NextProtos = append([]string(nil), lt.spec.NextProtos...)
 	}
 	policy := lt.spec.ClientAuth
 	if lt.spec.ClientCAFile != "" {
@@ -127,7 +161,7 @@ func (lt *tlsListener) load() error {
 func (srv *Server[T]) ReloadTLS() error {
 	var errs []error
 	for _, lt := range srv.tls {
-		if lt == nil || lt.spec.CertFile == "" && lt.spec.ClientCAFile == "" {
+		if lt == nil || lt.spec.CertFile == "" && lt.spec.ClientCAFile == "" && len(lt.spec.Certificates) == 0 {
 			continue
 		}
 		if err := lt.load(); err != nil {

@@ -66,8 +66,8 @@ func (u *udpSocket[T]) receive(r *run) {
 	for {
 		n, addr, err := u.pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if errors.Is(err, net.ErrClosed) || srv.door.draining.Load() {
+				return // closed, or draining (drain.go): the socket is left to other readers
 			}
 			select {
 			case <-r.quit:

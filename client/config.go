@@ -32,6 +32,10 @@ type Config struct {
 	// one is a protocol error. Default 64 KiB.
 	MaxRequestLength int
 
+	// Proxy, when set, sends a PROXY protocol header as each connection's first bytes
+	// (see ProxyHeader). TCP only.
+	Proxy *ProxyHeader
+
 	// TLS, when set, runs TLS over TCP with this configuration. If its ServerName is empty
 	// it is taken from Addr. Not allowed with UDP.
 	TLS *tls.Config
@@ -145,6 +149,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TLS != nil && c.udp() {
 		return c, bad("TLS", "TLS is not available over %s", c.Network)
+	}
+	if c.Proxy != nil {
+		if c.udp() {
+			return c, bad("Proxy", "a PROXY header needs TCP, not %s", c.Network)
+		}
+		if err := c.Proxy.check(); err != nil {
+			return c, err
+		}
 	}
 	if c.ReplyID != nil && c.IsPush != nil {
 		return c, bad("IsPush", "only for FIFO matching; with ReplyID, return ok=false for a pushed message")

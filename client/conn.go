@@ -73,10 +73,13 @@ func (c *Conn) dial(ctx context.Context) (*link, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	var nc net.Conn
-	if c.cfg.TLS != nil {
+	switch {
+	case c.cfg.Proxy != nil:
+		nc, err = c.dialProxied(ctx)
+	case c.cfg.TLS != nil:
 		d := tls.Dialer{Config: c.cfg.TLS}
 		nc, err = d.DialContext(ctx, c.cfg.Network, c.cfg.dialAddr())
-	} else {
+	default:
 		var d net.Dialer
 		nc, err = d.DialContext(ctx, c.cfg.Network, c.cfg.dialAddr())
 	}
@@ -97,6 +100,31 @@ func (c *Conn) dial(ctx context.Context) (*link, error) {
 	l := newLink(c, nc, f)
 	l.ws = ws
 	return l, nil
+}
+
+// dialProxied dials, sends the PROXY header, then makes the TLS handshake, if any.
+func (c *Conn) dialProxied(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, c.cfg.Network, c.cfg.dialAddr())
+	if err != nil {
+		return nil, err
+	}
+	if err = c.sendProxy(ctx, nc); err == nil && c.cfg.TLS != nil {
+		cfg := c.cfg.TLS
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(c.cfg.dialAddr())
+		}
+		tc := tls.Client(nc, cfg)
+		if err = tc.HandshakeContext(ctx); err == nil {
+			return tc, nil
+		}
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return nc, nil
 }
 
 func (c *Conn) newFilter() (f filter.Filter, err error) {

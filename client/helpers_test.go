@@ -53,8 +53,14 @@ func startServerT[T any](t testing.TB, addr string, f filter.Factory, h supersoc
 
 // startServerL is startServerT for any listener.
 func startServerL[T any](t testing.TB, lc supersocket.ListenerConfig, f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
+	return startServerE(t, "", lc, f, h)
+}
+
+// startServerE is startServerL on the given engine ("": the suite's, SUPERSOCKET_ENGINE).
+func startServerE[T any](t testing.TB, engine string, lc supersocket.ListenerConfig, f filter.Factory, h supersocket.Handlers[T]) *supersocket.Server[T] {
 	t.Helper()
 	srv, err := supersocket.New(supersocket.Config{
+		Engine:    engine,
 		Listeners: []supersocket.ListenerConfig{lc},
 		Filter:    f,
 		Logger:    quietLogger(),

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 // errStopped ends a read loop that stopped because the Conn is closing.
 var errStopped = errors.New("client: stopped")
 
+// errAfterGoAhead: the server sent bytes after STARTTLS's go-ahead, before the handshake
+// (plaintext an attacker could have injected).
+var errAfterGoAhead = errors.New("bytes after the STARTTLS reply, before the handshake")
+
 // link is one connection of a Conn, from dial to close. A Conn with Reconnect goes through
 // several; waiters and the send queue belong to one, so nothing crosses to the next.
 type link struct {
@@ -36,6 +41,10 @@ type link struct {
 	q      sendq.Queue   // TCP only
 	ws     *wsLink       // the WebSocket layer, for a ws:// or wss:// Addr (ws_link.go)
 	down   atomic.Bool   // set once the link has ended
+	// tls is the TLS layer StartTLS put over conn (starttls.go); switching, the reader's
+	// own, is a STARTTLS reply it has taken and must act on before reading on.
+	tls       atomic.Pointer[tls.Conn]
+	switching *switchTLS
 
 	// turn serialises registering a FIFO waiter with queueing its bytes.
 	turn chan struct{}
@@ -50,9 +59,10 @@ type link struct {
 
 // waiter is a Request waiting for its reply.
 type waiter struct {
-	ch    chan result // capacity 1: the one result is sent without blocking
-	id    uint64
-	state int // guarded by link.mu
+	ch      chan result // capacity 1: the one result is sent without blocking
+	id      uint64
+	state   int         // guarded by link.mu
+	upgrade *tlsUpgrade // a StartTLS request's
 }
 
 // waiter states.
@@ -74,7 +84,7 @@ var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan result, 1
 
 func newWaiter(id uint64) *waiter {
 	w := waiters.Get().(*waiter)
-	w.id, w.state = id, waiting
+	w.id, w.state, w.upgrade = id, waiting, nil
 	return w
 }
 
@@ -133,7 +143,7 @@ func (l *link) WriteFailed(error) {}
 // write drains the send queue; it runs only while there is something to write.
 func (l *link) write() {
 	defer l.c.writers.Done()
-	if err := l.q.Drain(l.conn, nil); err != nil {
+	if err := l.q.Drain(l.stream(), nil); err != nil {
 		l.fail(fmt.Errorf("write: %w", err))
 	}
 }
@@ -201,7 +211,7 @@ func (l *link) close(linger time.Duration) {
 		l.q.WaitIdle()
 	}
 	if l.failed() == nil { // everything queued was written
-		if cw, ok := l.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && l.readOn(deadline) {
+		if cw, ok := l.stream().(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil && l.readOn(deadline) {
 			return
 		}
 	}
@@ -363,6 +373,13 @@ func (l *link) deliver(req filter.Request) bool {
 			w := l.fifo[l.head]
 			l.fifo[l.head] = nil
 			l.head++
+			if w.upgrade != nil && w.state == waiting {
+				// STARTTLS's go-ahead (or not): the reader acts on it before reading on,
+				// and answers then.
+				l.switching = &switchTLS{w: w, msg: m}
+				l.mu.Unlock()
+				return true
+			}
 			gaveUp := w.state == abandoned
 			l.answerLocked(w, result{msg: m})
 			l.mu.Unlock()
@@ -415,6 +432,17 @@ func (l *link) readStream(pending []byte, process func([]byte) ([]byte, error)) 
 				return l.stopCause(perr)
 			}
 		}
+		if sw := l.switching; sw != nil {
+			l.switching = nil
+			if err != nil {
+				cause := l.readCause(err)
+				l.answer(sw.w, result{msg: sw.msg, err: fmt.Errorf("%w: %w", ErrConnectionLost, cause)})
+				return cause
+			}
+			if rd, err = l.startTLS(sw, rd); err != nil {
+				return err
+			}
+		}
 		if err != nil {
 			return l.readCause(err)
 		}
@@ -438,6 +466,11 @@ func (l *link) process(buf []byte) ([]byte, error) {
 			return buf, errStopped
 		}
 		data = data[n:]
+		if l.switching != nil && len(data) > 0 {
+			l.answer(l.switching.w, result{msg: l.switching.msg, err: protocolErr(errAfterGoAhead)})
+			l.switching = nil
+			return buf, protocolErr(errAfterGoAhead)
+		}
 	}
 	if len(data) == 0 {
 		pool.Put(buf)

@@ -142,6 +142,15 @@ func (n *Node[T]) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Drain drains the server (see supersocket.Server.Drain: each session is closed once
+// nothing is pending for it, what is left when ctx ends is closed), then leaves the
+// cluster, as Shutdown does.
+func (n *Node[T]) Drain(ctx context.Context) error {
+	err := n.Server.Drain(ctx)
+	n.leave()
+	return err
+}
+
 // Stop stops the server at once (see supersocket.Server.Stop), then leaves the
 // cluster.
 func (n *Node[T]) Stop() error {

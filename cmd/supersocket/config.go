@@ -30,11 +30,13 @@ import (
 // fileConfig is the schema of a configuration file. Keys are Config's fields in
 // snake_case; a key not listed here is an error.
 type fileConfig struct {
-	MetricsAddr string        `yaml:"metrics_addr"` // host:port of /metrics, /status, /debug/pprof/
-	LogLevel    string        `yaml:"log_level"`    // debug, info, warn, error
-	LogFormat   string        `yaml:"log_format"`   // text, json
-	Cluster     *clusterFlags `yaml:"cluster"`      // node_id, url or listen (and store), user_ttl, heartbeat_interval
-	Servers     []fileServer  `yaml:"servers"`
+	MetricsAddr string `yaml:"metrics_addr"` // host:port of /metrics, /status, /debug/pprof/
+	LogLevel    string `yaml:"log_level"`    // debug, info, warn, error
+	LogFormat   string `yaml:"log_format"`   // text, json
+	// DrainTimeout is -drain-timeout: how long a stop or a hand-over drains sessions.
+	DrainTimeout *durationValue `yaml:"drain_timeout"`
+	Cluster      *clusterFlags  `yaml:"cluster"` // node_id, url or listen (and store), user_ttl, heartbeat_interval
+	Servers      []fileServer   `yaml:"servers"`
 }
 
 // fileServer is one entry of servers: an app, its listeners, and Config's fields.
@@ -77,6 +79,36 @@ type fileListener struct {
 	Origins      []string      `yaml:"origins"`
 	Compression  bool          `yaml:"compression"`
 	PingInterval durationValue `yaml:"ping_interval"`
+	// Detect serves TLS (with tls), WebSocket and the raw protocol on this one TCP port,
+	// told apart by each connection's first bytes; the WebSocket settings above apply.
+	Detect        bool          `yaml:"detect"`
+	DetectTimeout durationValue `yaml:"detect_timeout"`
+	// Proxy reads the PROXY protocol header (v1 or v2) a load balancer sends.
+	Proxy *fileProxy `yaml:"proxy"`
+}
+
+// fileProxy is a listener's PROXY protocol (supersocket.ProxyConfig).
+type fileProxy struct {
+	TrustedFrom    []string      `yaml:"trusted_from"` // CIDRs or IPs of the load balancers; required
+	Untrusted      string        `yaml:"untrusted"`    // refuse (default) or serve: a peer outside trusted_from
+	Optional       bool          `yaml:"optional"`     // a trusted peer may connect without a header
+	HeaderTimeout  durationValue `yaml:"header_timeout"`
+	MaxHeaderBytes intValue      `yaml:"max_header_bytes"`
+}
+
+// config makes the ProxyConfig; the library checks the rest.
+func (p *fileProxy) config() (*supersocket.ProxyConfig, error) {
+	pc := &supersocket.ProxyConfig{TrustedFrom: p.TrustedFrom, Optional: p.Optional,
+		HeaderTimeout: time.Duration(p.HeaderTimeout), MaxHeaderBytes: int(p.MaxHeaderBytes)}
+	switch p.Untrusted {
+	case "", "refuse":
+		pc.Untrusted = supersocket.ProxyRefuse
+	case "serve":
+		pc.Untrusted = supersocket.ProxyServeDirect
+	default:
+		return nil, fmt.Errorf("%q is not refuse or serve", p.Untrusted)
+	}
+	return pc, nil
 }
 
 // fileTLS is a listener's TLS. Relative paths are relative to the file's folder.
@@ -249,6 +281,9 @@ func (cf *configFile) check() error {
 			return cf.errorAt("metrics_addr", "%v", err)
 		}
 	}
+	if c.DrainTimeout != nil && *c.DrainTimeout < 0 {
+		return cf.errorAt("drain_timeout", "%v is negative", time.Duration(*c.DrainTimeout))
+	}
 	if len(c.Servers) == 0 {
 		return cf.errorAt("servers", "the file declares no servers")
 	}
@@ -280,11 +315,25 @@ func (cf *configFile) check() error {
 		for j, l := range s.Listeners {
 			lc := supersocket.ListenerConfig{Network: l.Network, Addr: l.Addr}
 			switch ws := l.Path != "" || len(l.Origins) > 0 || l.Compression || l.PingInterval != 0; {
-			case cmp.Or(l.Network, s.Mode) == "ws":
+			case cmp.Or(l.Network, s.Mode) == "ws" || l.Detect:
+				// With detect, the WebSocket settings turn on the upgrade's detection.
 				lc.WebSocket = &supersocket.WebSocketConfig{Path: l.Path, Origins: l.Origins, Compression: l.Compression,
 					PingInterval: time.Duration(l.PingInterval)}
 			case ws:
-				return cf.errorAt(fmt.Sprintf("%s.listeners[%d]", at, j), "path, origins, compression and ping_interval are for network: ws")
+				return cf.errorAt(fmt.Sprintf("%s.listeners[%d]", at, j), "path, origins, compression and ping_interval are for network: ws (or detect: true)")
+			}
+			switch {
+			case l.Detect:
+				lc.Detect = &supersocket.DetectConfig{Timeout: time.Duration(l.DetectTimeout)}
+			case l.DetectTimeout != 0:
+				return cf.errorAt(fmt.Sprintf("%s.listeners[%d].detect_timeout", at, j), "detect_timeout is for detect: true")
+			}
+			if l.Proxy != nil {
+				p, err := l.Proxy.config()
+				if err != nil {
+					return cf.errorAt(fmt.Sprintf("%s.listeners[%d].proxy.untrusted", at, j), "%v", err)
+				}
+				lc.Proxy = p
 			}
 			if l.TLS != nil {
 				t, err := l.TLS.config(filepath.Dir(cf.path))

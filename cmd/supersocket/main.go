@@ -6,9 +6,12 @@
 //	supersocket bench [flags]    the load generator (internal/loadgen; see supersocket bench -h)
 //	supersocket soak [flags]     the soak run (internal/soak; see supersocket soak -h)
 //
-// The server runs until SIGINT or SIGTERM, then shuts down gracefully and exits 0; a
-// second signal stops it at once. Invalid flags print a message naming the problem and
-// exit 2 with nothing started.
+// The server runs until SIGINT or SIGTERM, then drains (each session closed once nothing
+// is pending for it, the rest after -drain-timeout) and exits 0; a second signal stops it
+// at once. SIGUSR2 hands the listening sockets to a new process of the same executable and
+// arguments, and drains once that one serves (docs/deploying.md); SIGHUP reloads TLS
+// certificates. Invalid flags print a message naming the problem and exit 2 with nothing
+// started.
 package main
 
 import (

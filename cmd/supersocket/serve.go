@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/supersocket-go/supersocket"
@@ -29,6 +28,8 @@ type serveFlags struct {
 	metricsAddr string
 	logLevel    string
 	logFormat   string
+	// drainTimeout bounds the drain of a stop or a hand-over (process-wide).
+	drainTimeout time.Duration
 
 	app       string
 	addr      string
@@ -42,14 +43,15 @@ type serveFlags struct {
 }
 
 // globalFlags apply to the whole process; every other flag configures one server.
-var globalFlags = append([]string{"config", "metrics-addr", "log-level", "log-format"}, clusterFlagNames...)
+var globalFlags = append([]string{"config", "metrics-addr", "log-level", "log-format", "drain-timeout"}, clusterFlagNames...)
 
 func defaultServeFlags() serveFlags {
 	return serveFlags{
-		logLevel:  "info",
-		logFormat: "text",
-		app:       "commandline",
-		addr:      "127.0.0.1:2012",
+		logLevel:     "info",
+		logFormat:    "text",
+		drainTimeout: defaultDrainTimeout,
+		app:          "commandline",
+		addr:         "127.0.0.1:2012",
 		cfg: supersocket.Config{
 			Mode:              "tcp",
 			MaxConnections:    supersocket.DefaultMaxConnections,
@@ -75,7 +77,7 @@ func newServeFlagSet(f *serveFlags, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprint(fs.Output(), `usage: supersocket serve [flags]                one server, configured by flags
        supersocket serve -config FILE [flags]   every server a YAML file declares
 
-Flags other than -config, -metrics-addr, -log-level and -log-format override the file's
+Flags other than -config, -metrics-addr, -log-level, -log-format and -drain-timeout override the file's
 settings when it declares one server.
 
 `)
@@ -86,6 +88,7 @@ settings when it declares one server.
 	fs.StringVar(&f.metricsAddr, "metrics-addr", f.metricsAddr, "serve /metrics (Prometheus), /status (JSON) and /debug/pprof/ on `host:port`; empty = off")
 	fs.StringVar(&f.logLevel, "log-level", f.logLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", f.logFormat, "log format: text or json")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", f.drainTimeout, "on SIGTERM, SIGINT or after a SIGUSR2 hand-over: how long sessions may finish what they were sent before the rest are closed (ServerShutdown)")
 	fs.StringVar(&f.app, "app", f.app, "app to serve: "+strings.Join(apps.Names(), ", "))
 	fs.StringVar(&f.addr, "addr", f.addr, "address(es) to listen on, host:port, comma-separated")
 	fs.StringVar(&c.Mode, "mode", c.Mode, "transport: tcp, udp (one request per datagram, replies to the sender) or ws (WebSocket; with -tls-cert, wss)")
@@ -245,7 +248,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 
 	var specs []serverSpec
-	metricsAddr, logLevel, logFormat := f.metricsAddr, f.logLevel, f.logFormat
+	metricsAddr, logLevel, logFormat, drainTimeout := f.metricsAddr, f.logLevel, f.logFormat, f.drainTimeout
 	cl := f.cl
 	if f.config == "" {
 		spec, err := f.spec()
@@ -266,6 +269,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		if !set["log-format"] && cf.cfg.LogFormat != "" {
 			logFormat = cf.cfg.LogFormat
+		}
+		if !set["drain-timeout"] && cf.cfg.DrainTimeout != nil {
+			drainTimeout = time.Duration(*cf.cfg.DrainTimeout)
 		}
 		if cf.cfg.Cluster != nil {
 			cl = cf.cfg.Cluster.overlay(f.cl, set)
@@ -296,6 +302,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if logFormat != "text" && logFormat != "json" {
 		return usageError(stderr, fmt.Errorf("-log-format: %q is not text or json", logFormat))
+	}
+	if drainTimeout < 0 {
+		return usageError(stderr, fmt.Errorf("-drain-timeout: %v is negative", drainTimeout))
 	}
 	if metricsAddr != "" {
 		if err := checkHostPort(metricsAddr); err != nil {
@@ -332,15 +341,38 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		cc := cl.config(natsURL, log)
 		specs[node].cluster = &cc
 	}
+	// Built once to check the configuration with nothing bound, then again over the
+	// sockets held for a hand-over (handover.go).
+	for i := range specs {
+		if _, err := specs[i].build(log, hist); err != nil {
+			return usageError(stderr, err)
+		}
+	}
+	inherited, err := supersocket.InheritedFiles()
+	if err != nil {
+		log.Warn("inherited sockets", "err", err)
+	}
+	if len(inherited) > 0 {
+		log.Info("inherited sockets", "count", len(inherited))
+	}
+	held, rest, err := holdListeners(specs, inherited)
+	if err != nil {
+		fmt.Fprintf(stderr, "supersocket: %v\n", err)
+		closeUnused(rest, log)
+		return cli.ExitError
+	}
 	servers := make([]namedServer, 0, len(specs))
 	for i := range specs {
 		ns, err := specs[i].build(log, hist)
 		if err != nil {
+			held.close()
 			return usageError(stderr, err)
 		}
 		servers = append(servers, ns)
 	}
-	return runServers(ctx, servers, hist, metricsAddr, log, stderr)
+	return runServers(ctx, servers, runOptions{
+		hist: hist, metricsAddr: metricsAddr, held: held, inherited: rest, drainTimeout: drainTimeout,
+	}, log, stderr)
 }
 
 // spec makes the one server the flags describe.
@@ -527,25 +559,45 @@ func (g serverGroup) ReloadTLS() error {
 	return errors.Join(errs...)
 }
 
+// runOptions are what runServers needs besides the servers.
+type runOptions struct {
+	hist         *metrics.RequestHistogram
+	metricsAddr  string
+	held         *heldSockets                // the servers' sockets, for a hand-over
+	inherited    []supersocket.InheritedFile // inherited, no server took them
+	drainTimeout time.Duration
+}
+
 // runServers starts the metrics endpoint, then every server, all or none, and runs them
-// until ctx ends or a signal comes; then it shuts them all down gracefully (a second
-// signal: at once) and the metrics endpoint after them.
-func runServers(ctx context.Context, servers []namedServer, hist *metrics.RequestHistogram, metricsAddr string, log *slog.Logger, stderr io.Writer) int {
+// until ctx ends or a signal comes. SIGINT or SIGTERM drains them (Server.Drain, bounded
+// by the drain timeout; a second signal: what is left closes at once). SIGUSR2 hands the
+// sockets to a new process first (handover.go), then drains the same way; if the new
+// process does not come up, this one keeps serving. The metrics endpoint closes last.
+func runServers(ctx context.Context, servers []namedServer, o runOptions, log *slog.Logger, stderr io.Writer) int {
 	// Signals are caught before anything opens, so one sent as soon as a server answers
-	// is a graceful shutdown, never the default kill.
+	// is a graceful shutdown (or a hand-over), never the default kill.
 	ctx, again, release := cli.Signalled(ctx)
 	defer release()
+	restart, stopRestart := restartSignal()
+	defer stopRestart()
 	start := time.Now()
+	held := o.held
+	defer held.close()
 
 	var obs *observability
-	if metricsAddr != "" {
-		ln, err := net.Listen("tcp", metricsAddr)
+	if o.metricsAddr != "" {
+		ln, f, err := metricsListener(o.metricsAddr, o.inherited)
 		if err != nil {
 			fmt.Fprintf(stderr, "supersocket: metrics: %v\n", err)
+			closeUnused(o.inherited, log)
 			return cli.ExitError
 		}
-		obs = startObservability(ln, servers, hist, start, log)
+		held.files = append(held.files, f)
+		held.names = append(held.names, metricsSocket)
+		o.inherited = slices.DeleteFunc(o.inherited, func(i supersocket.InheritedFile) bool { return i.File == f })
+		obs = startObservability(ln, servers, o.hist, start, log)
 	}
+	closeUnused(o.inherited, log)
 	// SIGHUP is caught before anything listens, so one sent as soon as a server answers
 	// reloads certificates rather than killing the process.
 	stopReload := reloadOnHangup(serverGroup(servers), log)
@@ -560,33 +612,53 @@ func runServers(ctx context.Context, servers []namedServer, hist *metrics.Reques
 			return cli.ExitError
 		}
 	}
+	reportReady(log)
 
-	<-ctx.Done()
-	// Shutdown lets sessions flush until its context ends; a second signal ends it, and
-	// what is left closes at once.
-	now, stopNow := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopNow()
-	errs := make([]error, len(servers))
-	var wg sync.WaitGroup
-	for i, s := range servers {
-		wg.Go(func() {
-			if err := s.srv.Shutdown(now); err != nil && !errors.Is(err, context.Canceled) {
-				errs[i] = err
+	// Until a signal to stop, or a hand-over that worked.
+	var handedOver bool
+	var handoverStart time.Time
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-restart:
+			handoverStart = time.Now()
+			log.Info("SIGUSR2: handing the listening sockets over to a new process", "sockets", len(held.files))
+			pid, err := handover(held, stderr, log)
+			if err != nil {
+				log.Error("hand-over failed; still serving", "err", err)
+				continue
 			}
-		})
+			handedOver = true
+			log.Info("handed over", "new_pid", pid, "took", time.Since(handoverStart).Round(time.Microsecond))
+			break wait
+		}
 	}
-	done := make(chan struct{})
+	// The held sockets close: from now on only the servers' own duplicates (closed as
+	// the drain begins) and, after a hand-over, the new process's hold them.
+	held.close()
+	stopNow := make(chan struct{})
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
 	go func() {
-		wg.Wait()
-		close(done)
+		// A signal during the drain ends it: the second one, or the first after a
+		// hand-over (this process had not been told to stop before; one that came
+		// during the hand-over counts as the first).
+		var sig <-chan struct{}
+		if handedOver && ctx.Err() == nil {
+			sig = ctx.Done()
+		}
+		select {
+		case <-again:
+		case <-sig:
+		case <-stopWatch:
+			return
+		}
+		close(stopNow)
 	}()
-	select {
-	case <-done:
-	case <-again:
-		log.Warn("second signal: stopping now")
-		stopNow()
-		<-done
-	}
+	log.Info("draining", "drain_timeout", o.drainTimeout)
+	errs := drainAll(ctx, servers, o.drainTimeout, stopNow, log)
 	obs.close()
 
 	var total supersocket.Stats
@@ -595,8 +667,12 @@ func runServers(ctx context.Context, servers []namedServer, hist *metrics.Reques
 		total.Accepted += st.Accepted
 		total.Requests += st.Requests
 	}
-	log.Info("exiting", "uptime", time.Since(start).Round(time.Millisecond), "servers", len(servers),
-		"accepted", total.Accepted, "requests", total.Requests)
+	attrs := []any{"pid", os.Getpid(), "uptime", time.Since(start).Round(time.Millisecond), "servers", len(servers),
+		"accepted", total.Accepted, "requests", total.Requests}
+	if handedOver {
+		attrs = append(attrs, "since_handover", time.Since(handoverStart).Round(time.Millisecond))
+	}
+	log.Info("exiting", attrs...)
 	code := cli.ExitOK
 	for i, err := range errs {
 		if err != nil {

@@ -1,88 +1,34 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
+
+	"github.com/supersocket-go/supersocket/client"
+	"github.com/supersocket-go/supersocket/filter"
 )
 
-// lineConn is a client of the line protocol whose connection can be upgraded in place.
-// The client package frames a connection from dial to close and has no STARTTLS, so this
-// client works on the net.Conn directly.
-type lineConn struct {
-	raw  net.Conn
-	conn net.Conn // raw, or TLS over it
-	r    *bufio.Reader
-}
-
-func dialLine(ctx context.Context, addr string) (*lineConn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &lineConn{raw: c, conn: c, r: bufio.NewReader(c)}, nil
-}
-
-// do sends one line and returns the reply line, within 5 seconds.
-func (c *lineConn) do(line string) (string, error) {
-	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.conn.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
-		return "", err
-	}
-	reply, err := c.r.ReadString('\n')
-	return strings.TrimRight(reply, "\r\n"), err
-}
-
-// startTLS asks for the upgrade and runs the client's handshake over the same socket.
-func (c *lineConn) startTLS(ctx context.Context, cfg *tls.Config) (tls.ConnectionState, error) {
-	reply, err := c.do("STARTTLS")
-	if err != nil {
-		return tls.ConnectionState{}, err
-	}
-	if reply != "OK begin TLS" {
-		return tls.ConnectionState{}, fmt.Errorf("STARTTLS: %s", reply)
-	}
-	if c.r.Buffered() > 0 {
-		// Plaintext after the go-ahead would be an attacker's: refuse it.
-		return tls.ConnectionState{}, errors.New("STARTTLS: unexpected bytes after the reply")
-	}
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName, _, _ = net.SplitHostPort(c.raw.RemoteAddr().String())
-	}
-	tc := tls.Client(c.raw, cfg)
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		return tls.ConnectionState{}, err
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
-	return tc.ConnectionState(), nil
-}
-
-func (c *lineConn) Close() error { return c.conn.Close() }
-
-// runClient shows the session before and after the upgrade.
+// runClient shows the session before and after the upgrade, with the client package:
+// Conn.StartTLS sends STARTTLS and, on the go-ahead, runs the handshake on the same
+// connection before it reads another byte.
 func runClient(ctx context.Context, addr string, cfg *tls.Config, out io.Writer) error {
-	c, err := dialLine(ctx, addr)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: addr, Filter: filter.CommandLine()})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	show := func(line string) error {
-		reply, err := c.do(line)
+		m, err := c.Request(ctx, []byte(line+"\r\n"))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%-8s → %s\n", line, reply)
+		fmt.Fprintf(out, "%-8s → %s\n", line, strings.TrimRight(string(m.Frame), "\r\n"))
 		return nil
 	}
 	for _, line := range []string{"WHOAMI", "SECRET"} {
@@ -90,10 +36,11 @@ func runClient(ctx context.Context, addr string, cfg *tls.Config, out io.Writer)
 			return err
 		}
 	}
-	st, err := c.startTLS(ctx, cfg)
-	if err != nil {
+	goAhead := func(m client.Message) bool { return string(m.Frame) == "OK begin TLS\r\n" }
+	if _, err := c.StartTLS(ctx, cfg, goAhead, []byte("STARTTLS\r\n")); err != nil {
 		return err
 	}
+	st := c.TLS()
 	fmt.Fprintf(out, "STARTTLS → %s %s\n", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	for _, line := range []string{"WHOAMI", "SECRET", "QUIT"} {
 		if err := show(line); err != nil {

@@ -31,7 +31,7 @@ func runClient(ctx context.Context, addr, id string, texts []string, out io.Writ
 		return err
 	}
 	defer c.Close()
-	print := func(m client.Message) { fmt.Fprintf(out, "%s %s\n", m.Key, m.Body) }
+	print := func(m client.Message) { fmt.Fprintf(out, "%s %s\n", m.Header[:keySize], m.Body) }
 	for _, t := range texts {
 		if t == "" {
 			continue

@@ -75,19 +75,9 @@ func sessionKey(d []byte) ([]byte, bool) {
 	return d[keySize:headerSize], true
 }
 
-// datagramFilter makes each datagram one request: Key = the 4-byte key, Header = key and
-// ID, Body = the data. It is only for datagrams: over a stream it could not tell where a
-// request ends.
-type datagramFilter struct{}
-
-func (datagramFilter) Filter(d []byte) (filter.Request, int, error) {
-	if len(d) <= headerSize {
-		return filter.Request{}, 0, fmt.Errorf("%w: a %d-byte datagram has no data", filter.ErrMalformed, len(d))
-	}
-	return filter.Request{Key: string(d[:keySize]), Header: d[:headerSize], Body: d[headerSize:], Frame: d}, len(d), nil
-}
-
-func datagrams() filter.Factory { return func(int) filter.Filter { return datagramFilter{} } }
+// datagrams is the filter both ways: each datagram one request (filter.Whole), its
+// Header the key and ID, its Body the data.
+func datagrams() filter.Factory { return filter.Whole(headerSize) }
 
 // state is a session's own state.
 type state struct {
@@ -111,13 +101,13 @@ func newServer(addr string, idle time.Duration) (*supersocket.Server[state], err
 func request(s *supersocket.Session[state], req supersocket.Request) {
 	s.Data().requests++
 	id := []byte(s.ID()) // the ID UDPSessionKey returned
-	switch req.Key {
+	switch key := string(req.Header[:keySize]); key {
 	case "ECHO":
 		s.Send([]byte("ECHO"), id, req.Body)
 	case "STAT":
 		s.Send([]byte("STAT"), id, fmt.Appendf(nil, "requests=%d remote=%s", s.Data().requests, s.RemoteAddr()))
 	default:
-		s.Send([]byte("ERR "), id, fmt.Appendf(nil, "unknown key %q", req.Key))
+		s.Send([]byte("ERR "), id, fmt.Appendf(nil, "unknown key %q", key))
 	}
 }
 

@@ -55,7 +55,7 @@ func expect(t *testing.T, c *client.Conn, key, id, data, wantKey, wantData strin
 	if err != nil {
 		t.Fatalf("%s from %v: %v", key, c.LocalAddr(), err)
 	}
-	if m.Key != wantKey || string(m.Header[keySize:]) != id || string(m.Body) != wantData {
+	if string(m.Header[:keySize]) != wantKey || string(m.Header[keySize:]) != id || string(m.Body) != wantData {
 		t.Fatalf("%s from %v: got %q, want %q", key, c.LocalAddr(), m.Frame, wantKey+id+wantData)
 	}
 }

@@ -18,6 +18,7 @@ type Server interface {
 	Start() error
 	Serve(ctx context.Context) error
 	Shutdown(ctx context.Context) error
+	Drain(ctx context.Context) error
 	Stop() error
 	ReloadTLS() error
 	Addrs() []net.Addr

@@ -28,11 +28,11 @@ type rawTrier struct {
 const maxIovecs = 1024
 
 func (t *rawTrier) init(c net.Conn) bool {
-	tc, ok := c.(*net.TCPConn)
+	sc, ok := c.(syscall.Conn) // a TCP socket, or one wrapped (its PROXY client's address)
 	if !ok {
 		return false
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return false
 	}

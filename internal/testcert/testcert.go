@@ -64,6 +64,16 @@ func NewCA() (*CA, error) {
 // Issue makes a certificate named name: a server certificate for localhost and 127.0.0.1,
 // or with client set, a client certificate.
 func (ca *CA) Issue(name string, client bool) (Cert, error) {
+	return ca.issue(name, client, []string{"localhost"})
+}
+
+// IssueFor makes a server certificate for the host names given (and 127.0.0.1): the
+// certificates of SNI tests.
+func (ca *CA) IssueFor(names ...string) (Cert, error) {
+	return ca.issue(names[0], false, names)
+}
+
+func (ca *CA) issue(name string, client bool, dnsNames []string) (Cert, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Cert{}, err
@@ -75,7 +85,7 @@ func (ca *CA) Issue(name string, client bool) (Cert, error) {
 		NotAfter:     time.Now().Add(7 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     dnsNames,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	if client {
