@@ -2,6 +2,7 @@ package supersocket
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,6 +90,13 @@ func TestUDPSessionPerAddressEchoes(t *testing.T) {
 		t.Fatalf("Session(%s) = %v %v, want remote %s", idA, s, ok, a.conn.LocalAddr())
 	}
 	srv.Stop()
+	// The client may have its last reply before the Request handler that sent it returned;
+	// Stop does not wait for a session still inside a handler, Wait does.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
 	if closed.Load() != 2 || srv.Stats().Closes[CloseServerShutdown] != 2 {
 		t.Fatalf("closed %d, ServerShutdown closes %d; want 2 and 2", closed.Load(), srv.Stats().Closes[CloseServerShutdown])
 	}
