@@ -4,11 +4,9 @@ package supersocket
 
 import (
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/supersocket-go/supersocket/internal/eventloop"
@@ -58,14 +56,15 @@ type engine[T any] struct {
 	srv   *Server[T]
 	r     *run
 	loops []*loop[T]
-	next  atomic.Uint32 // round robin of new connections over the loops
+	lls   []*loopListener // the listeners the loops accept on, by their events' index
+	next  atomic.Uint32   // round robin of the accept goroutines' connections over the loops
 
 	mu    sync.Mutex                                    // table growth and slot writes
 	table atomic.Pointer[[]atomic.Pointer[loopConn[T]]] // descriptor → its connection
 	gen   uint32                                        // registrations so far (mu)
 
 	live      atomic.Int64 // connections registered and not yet finished
-	acceptors atomic.Int32 // accept goroutines running
+	acceptors atomic.Int32 // listeners open in the loops, and accept goroutines running
 	kick      chan struct{}
 	// napping: the supervisor waits on wake rather than ticking (see nap).
 	napping atomic.Bool
@@ -75,9 +74,11 @@ type engine[T any] struct {
 
 // loop is one epoll instance and its sessions.
 type loop[T any] struct {
-	e    *engine[T]
-	p    *eventloop.Poller
-	next int // the next of p.Events[:p.N] to handle
+	e     *engine[T]
+	p     *eventloop.Poller
+	idx   int          // its index in engine.loops
+	conns atomic.Int64 // its sessions, registered and not finished (see pick)
+	next  int          // the next of p.Events[:p.N] to handle
 	// again holds sessions that still had bytes when their turn ended (maxReadsPerEvent);
 	// the loop owns them and serves them again (as cur) before it waits.
 	again, cur []*loopConn[T]
@@ -121,7 +122,7 @@ func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS [
 			}
 			return nil
 		}
-		e.loops = append(e.loops, &loop[T]{e: e, p: p})
+		e.loops = append(e.loops, &loop[T]{e: e, p: p, idx: len(e.loops)})
 	}
 	tab := make([]atomic.Pointer[loopConn[T]], 1024)
 	e.table.Store(&tab)
@@ -130,10 +131,16 @@ func (srv *Server[T]) newEngine(lns []net.Listener, lnTLS []*tlsListener, lnWS [
 		if !ok || !plainTCP(i, lnTLS, lnWS, lnStats) {
 			continue
 		}
-		ll, err := srv.loopListen(tl)
+		// Accept pacing waits for tokens: on an accept goroutine, not on a loop.
+		inLoops := srv.acceptRate == nil
+		ll, err := srv.loopListen(tl, lnStats[i], inLoops)
 		if err != nil {
 			srv.log.Warn("listener cannot use the epoll engine; it uses the goroutine engine", "addr", ln.Addr().String(), "err", err)
 			continue
+		}
+		if inLoops {
+			ll.idx = len(e.lls)
+			e.lls = append(e.lls, ll)
 		}
 		lns[i] = ll
 	}
@@ -168,7 +175,8 @@ func (e *engine[T]) start(r *run) {
 }
 
 // supervise is the engine's watchdog (see watch) until the run stops; then it waits until
-// every session of the engine has finished and the accept goroutines have ended, and
+// every session of the engine has finished and its listeners are closed (the loops'
+// listeners, and the accept goroutines ended), and
 // closes the loops, whose runners then end. While no runner has served a session for
 // napAfter ticks it stops ticking, until a runner starts serving again (serveOne wakes
 // it): an idle server costs no timer.
@@ -301,7 +309,14 @@ func (l *loop[T]) run(rn *runner) {
 		for l.next < l.p.N {
 			ev := &l.p.Events[l.next]
 			l.next++
-			c := l.e.lookup(eventloop.Data(ev))
+			data := eventloop.Data(ev)
+			if uint32(data>>32) == listenerGen {
+				if !l.acceptOn(rn, l.e.lls[uint32(data)]) {
+					return
+				}
+				continue
+			}
+			c := l.e.lookup(data)
 			if c == nil {
 				continue // a stale event: the socket's session has finished
 			}
@@ -394,7 +409,9 @@ func (e *engine[T]) lookup(data uint64) *loopConn[T] {
 func (e *engine[T]) add(c *loopConn[T]) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.gen++
+	if e.gen++; e.gen == listenerGen {
+		e.gen = 1 // wrapped: the listeners' number, and 0 (the loops' wake-ups), are taken
+	}
 	c.gen = e.gen
 	tab := *e.table.Load()
 	if int(c.fd) >= len(tab) {
@@ -436,19 +453,4 @@ func (srv *Server[T]) loopIdle() int {
 		}
 	})
 	return n
-}
-
-// loopListener is a TCP listener of the epoll engine: the net.Listener Start bound, and a
-// duplicate of its descriptor that the accept goroutine waits on through Go's poller
-// (a net.Listener's RawConn cannot wait for readability). Close closes both.
-type loopListener struct {
-	net.Listener
-	file *os.File
-	raw  syscall.RawConn
-}
-
-func (ll *loopListener) Close() error {
-	err := ll.Listener.Close()
-	ll.file.Close()
-	return err
 }

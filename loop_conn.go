@@ -508,6 +508,7 @@ func (c *loopConn[T]) release() {
 	pool.Put(c.in)
 	c.in = nil
 	c.queue.Discard()
+	c.loop.conns.Add(-1)
 	c.loop.e.ended()
 }
 

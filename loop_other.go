@@ -29,8 +29,8 @@ func (srv *Server[T]) newEngine([]net.Listener, []*tlsListener, []*WebSocketConf
 	return nil
 }
 
-func (e *engine[T]) accepts(net.Listener) bool                { return false }
-func (e *engine[T]) start(*run)                               {}
-func (e *engine[T]) acceptLoop(*loopListener, *listenerStats) {}
+func (e *engine[T]) accepts(net.Listener) bool { return false }
+func (e *engine[T]) start(*run)                {}
+func (e *engine[T]) listen(*loopListener)      {}
 
 func (srv *Server[T]) loopIdle() int { return 0 }

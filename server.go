@@ -198,7 +198,7 @@ func (srv *Server[T]) Start() error {
 	eng.start(r)
 	for i, ln := range lns {
 		if eng.accepts(ln) {
-			r.startLoop(func() { eng.acceptLoop(ln.(*loopListener), lnStats[i]) })
+			eng.listen(ln.(*loopListener)) // in its loops, or on an accept goroutine
 			continue
 		}
 		r.startLoop(func() { srv.acceptLoop(r, ln, lnTLS[i], lnWS[i], lnStats[i]) })

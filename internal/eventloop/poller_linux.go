@@ -136,6 +136,15 @@ func (p *Poller) ctl(op, fd int, events uint32, data uint64) error {
 	return nil
 }
 
+// Del removes fd from the instance.
+func (p *Poller) Del(fd int) error {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(p.fd), syscall.EPOLL_CTL_DEL, uintptr(fd), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // Data returns the data an event carries (what Add or Mod registered).
 func Data(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32

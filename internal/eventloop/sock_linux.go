@@ -52,6 +52,16 @@ func Accept(lfd uintptr, sa *Sockaddr) (int, syscall.Errno) {
 	}
 }
 
+// Dup returns a duplicate of fd, close-on-exec. It shares fd's open file (its
+// non-blocking flag, and the socket).
+func Dup(fd int) (int, error) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
+
 // LocalAddr returns the local address of socket fd.
 func LocalAddr(fd int) (netip.AddrPort, error) {
 	var sa Sockaddr
