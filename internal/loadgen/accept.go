@@ -122,16 +122,12 @@ func acceptOnce(ctx context.Context, o *options, cd *codec, id uint64, buf []byt
 func acceptJSON(o *options, res *acceptResult) *resultJSON {
 	secs := res.elapsed.Seconds()
 	h := res.hist
-	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	out := &resultJSON{
 		Mode: "accept", Label: o.label, Proto: o.proto, Transport: o.transport(), LinePrefix: o.linePrefix, Addr: o.addr,
 		Conns: o.conns, Size: o.size, Time: time.Now().UTC().Format(time.RFC3339),
 		Seconds: secs, Msgs: res.conns,
-		LatencyUS: &latencyJSON{
-			P50: us(h.percentile(50)), P90: us(h.percentile(90)), P99: us(h.percentile(99)),
-			P999: us(h.percentile(99.9)), Max: us(h.max), Mean: h.mean() / 1e3,
-		},
-		Errors: res.errs.total(), ErrorKinds: res.errs.kinds, ErrorSample: res.errs.summary(),
+		LatencyUS: h.latency(),
+		Errors:    res.errs.total(), ErrorKinds: res.errs.kinds, ErrorSample: res.errs.summary(),
 	}
 	if secs > 0 {
 		out.MsgsPerSec = float64(res.conns) / secs
@@ -139,14 +135,8 @@ func acceptJSON(o *options, res *acceptResult) *resultJSON {
 	}
 	if o.serverPID > 0 {
 		out.ServerPID = o.serverPID
-		if res.serverErr != nil {
-			out.ServerCPUError = res.serverErr.Error()
-		} else if res.serverCPU >= 0 && res.conns > 0 {
-			out.ServerCPUSec = ptr(res.serverCPU.Seconds())
-			out.ServerCPUNsPerMsg = ptr(float64(res.serverCPU.Nanoseconds()) / float64(res.conns))
-			if secs > 0 {
-				out.ServerCPUUtil = ptr(res.serverCPU.Seconds() / secs)
-			}
+		if res.conns > 0 || res.serverErr != nil {
+			out.setServerCPU(res.serverCPU, res.serverErr, res.conns, secs)
 		}
 	}
 	return out

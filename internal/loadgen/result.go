@@ -65,16 +65,12 @@ func ptr(f float64) *float64 { return &f }
 func loadJSON(o *options, cd *codec, res *loadResult) *resultJSON {
 	secs := res.elapsed.Seconds()
 	h := res.hist
-	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	out := &resultJSON{
 		Mode: "load", Label: o.label, Proto: o.proto, Transport: o.transport(), LinePrefix: o.linePrefix, Addr: o.addr,
 		Conns: o.conns, Pipeline: o.pipeline, Size: o.size, Time: time.Now().UTC().Format(time.RFC3339),
 		Seconds: secs, Msgs: res.msgs,
-		LatencyUS: &latencyJSON{
-			P50: us(h.percentile(50)), P90: us(h.percentile(90)), P99: us(h.percentile(99)),
-			P999: us(h.percentile(99.9)), Max: us(h.max), Mean: h.mean() / 1e3,
-		},
-		Errors: res.errs.total(), ErrorKinds: res.errs.kinds, ErrorSample: res.errs.summary(),
+		LatencyUS: h.latency(),
+		Errors:    res.errs.total(), ErrorKinds: res.errs.kinds, ErrorSample: res.errs.summary(),
 	}
 	if secs > 0 {
 		out.MsgsPerSec = float64(res.msgs) / secs
@@ -86,23 +82,42 @@ func loadJSON(o *options, cd *codec, res *loadResult) *resultJSON {
 	}
 	if o.serverPID > 0 {
 		out.ServerPID = o.serverPID
-		if res.serverErr != nil {
-			out.ServerCPUError = res.serverErr.Error()
-		} else if res.serverCPU >= 0 {
-			out.ServerCPUSec = ptr(res.serverCPU.Seconds())
-			if res.msgs > 0 {
-				out.ServerCPUNsPerMsg = ptr(float64(res.serverCPU.Nanoseconds()) / float64(res.msgs))
-			}
-			if secs > 0 {
-				out.ServerCPUUtil = ptr(res.serverCPU.Seconds() / secs)
-			}
-		}
+		out.setServerCPU(res.serverCPU, res.serverErr, res.msgs, secs)
 		if res.serverIO != nil && res.msgs > 0 {
 			out.ServerReadsPerMsg = ptr(float64(res.serverIO.Reads) / float64(res.msgs))
 			out.ServerWritesPerMsg = ptr(float64(res.serverIO.Writes) / float64(res.msgs))
 		}
 	}
 	return out
+}
+
+// latency is the histogram's percentiles in microseconds, as results report them.
+func (h *histogram) latency() *latencyJSON {
+	us := func(ns int64) float64 { return float64(ns) / 1e3 }
+	return &latencyJSON{
+		P50: us(h.percentile(50)), P90: us(h.percentile(90)), P99: us(h.percentile(99)),
+		P999: us(h.percentile(99.9)), Max: us(h.max), Mean: h.mean() / 1e3,
+	}
+}
+
+// setServerCPU fills the server's CPU figures of a run of secs seconds that made units
+// messages (or connections): the error when the reading failed, nothing when there was
+// none (cpu < 0), the per-unit figure only when units > 0.
+func (out *resultJSON) setServerCPU(cpu time.Duration, err error, units int64, secs float64) {
+	if err != nil {
+		out.ServerCPUError = err.Error()
+		return
+	}
+	if cpu < 0 {
+		return
+	}
+	out.ServerCPUSec = ptr(cpu.Seconds())
+	if units > 0 {
+		out.ServerCPUNsPerMsg = ptr(float64(cpu.Nanoseconds()) / float64(units))
+	}
+	if secs > 0 {
+		out.ServerCPUUtil = ptr(cpu.Seconds() / secs)
+	}
 }
 
 // idleJSON is the result of an idle run.
