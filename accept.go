@@ -72,7 +72,7 @@ func (srv *Server[T]) serveConn(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 		return
 	}
 	if lt == nil && ws == nil {
-		srv.openStream(r, c, nil, ip, ls, nil, nil).own()
+		srv.openStream(r, c, nil, ip, ls, wsHandshake{}, nil).own()
 		return
 	}
 	// A handshake (TLS, WebSocket) grows the goroutine's stack, and a goroutine keeps its
@@ -123,27 +123,30 @@ func (srv *Server[T]) handshakes(r *run, c net.Conn, lt *tlsListener, ws *WebSoc
 		}
 		rw = tc
 	}
-	var w *wsConn[T]
+	var hs wsHandshake
 	var initial []byte
 	if ws != nil {
-		if w, initial, err = srv.upgradeWebSocket(rw, ws); err != nil {
+		if hs, initial, err = srv.upgradeWebSocket(rw, ws); err != nil {
 			return nil, rw, err
 		}
 	}
-	return srv.openStream(r, c, tc, ip, ls, w, initial), rw, nil
+	return srv.openStream(r, c, tc, ip, ls, hs, initial), rw, nil
 }
 
 // openStream makes and registers the session of a TCP connection; tc is its TLS layer,
-// if any, over c; ls is the listener that accepted it (nil for Connect); w its WebSocket
-// layer, with the bytes that came after the upgrade request, if any.
-func (srv *Server[T]) openStream(r *run, c net.Conn, tc *tls.Conn, ip netip.Addr, ls *listenerStats, w *wsConn[T], initial []byte) *Session[T] {
-	s := newSession(srv, r)
+// if any, over c; ls is the listener that accepted it (nil for Connect); hs what its
+// WebSocket handshake kept (hs.cfg nil for none), and initial the bytes that came after
+// the upgrade request, if any.
+func (srv *Server[T]) openStream(r *run, c net.Conn, tc *tls.Conn, ip netip.Addr, ls *listenerStats, hs wsHandshake, initial []byte) *Session[T] {
+	var s *Session[T]
+	if hs.cfg != nil {
+		s = newWSSession(srv, r, &hs)
+		s.tcp.initial = initial
+	} else {
+		s = newSession(srv, r)
+	}
 	s.ip = ip
 	s.bindStream(c, tc)
-	if w != nil {
-		w.st = &s.tcp
-		s.tcp.ws, s.tcp.initial = w, initial
-	}
 	if ls != nil {
 		s.listener = ls
 		ls.sessions.Add(1)

@@ -105,7 +105,7 @@ func (srv *Server[T]) ConnectWith(ctx context.Context, addr string, init func(*S
 		c.Close()
 		return nil, ErrNotRunning
 	}
-	s := srv.openStream(r, raw, tc, ip, nil, nil, nil)
+	s := srv.openStream(r, raw, tc, ip, nil, wsHandshake{}, nil)
 	if init != nil {
 		init(s) // before the session's goroutine starts: before Connected
 	}

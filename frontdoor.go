@@ -185,11 +185,11 @@ func (srv *Server[T]) frontDoor(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 			proto = protoWebSocket
 		}
 	}
-	var w *wsConn[T]
+	var hs wsHandshake
 	if proto == protoWebSocket {
 		pc := &prefixConn{Conn: rw, prefix: pre}
 		var initial []byte
-		if w, initial, err = srv.upgradeWebSocket(pc, ws); err != nil {
+		if hs, initial, err = srv.upgradeWebSocket(pc, ws); err != nil {
 			return nil, rw, err
 		}
 		// Bytes the upgrade did not read from the prefix follow what it returned.
@@ -197,7 +197,7 @@ func (srv *Server[T]) frontDoor(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 		pool.Put(pre)
 		pre = rest
 	}
-	s = srv.openStream(r, conn, tc, *ip, ls, w, nil)
+	s = srv.openStream(r, conn, tc, *ip, ls, hs, nil)
 	if len(pre) > 0 {
 		srv.counters.bytesIn.Add(uint64(len(pre)))
 		s.tcp.initial = pre // the owner hands them to the WebSocket layer or the filter first

@@ -53,3 +53,21 @@ func TestSessionHotFieldsLeadTheStruct(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketLayerSize keeps a WebSocket session one size class above a TCP session:
+// the WebSocket layer rides in the session's allocation (wsSession), and 80 bytes on top
+// of the streamSession fill the next class (640 bytes). Idle memory per WebSocket
+// connection is a target against raw TCP's (docs/performance.md); a field that pushes
+// the layer past 80 bytes costs every idle WebSocket session 64 bytes more — move it to
+// wsRare, made when a session first needs it.
+func TestWebSocketLayerSize(t *testing.T) {
+	var w wsConn[struct{}]
+	var ss streamSession[struct{}]
+	var ws wsSession[struct{}]
+	if n := unsafe.Sizeof(w); n > 80 {
+		t.Errorf("wsConn is %d bytes; want at most 80", n)
+	}
+	if n, base := unsafe.Sizeof(ws), unsafe.Sizeof(ss); n > 640 || base > 576 {
+		t.Errorf("wsSession is %d bytes over streamSession's %d; want at most 640 over 576", n, base)
+	}
+}

@@ -368,7 +368,7 @@ func (c *loopConn[T]) localAddr() net.Addr {
 
 // send implements transport.
 func (c *loopConn[T]) send(parts [][]byte, wait time.Duration) error {
-	return sendQueued(&c.queue, parts, wait)
+	return sendQueued(&c.queue, nil, parts, wait)
 }
 
 // hold implements transport.

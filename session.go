@@ -111,6 +111,29 @@ func initSession[T any](s *Session[T], info *sessionInfo[T], srv *Server[T], r *
 	s.lastActive.Store(now.UnixNano())
 }
 
+// wsSession is a WebSocket session of the goroutine engine in one allocation: a
+// streamSession and, behind it, its WebSocket layer.
+type wsSession[T any] struct {
+	streamSession[T]
+	ws wsConn[T]
+}
+
+// newWSSession makes a WebSocket session of the goroutine engine, of the server's
+// current run, with what its handshake kept; the caller binds its transport.
+func newWSSession[T any](srv *Server[T], r *run, hs *wsHandshake) *Session[T] {
+	ws := new(wsSession[T])
+	ws.info.streamPart = &ws.stream
+	initSession(&ws.Session, &ws.info, srv, r)
+	w := &ws.ws
+	w.st, w.cfg, w.head, w.sub, w.compressed = &ws.stream.tcp, hs.cfg, hs.head, hs.sub, hs.compressed
+	if hs.cfg.Text {
+		w.state.Store(wsText)
+	}
+	w.heard.Store(ws.start)
+	ws.stream.tcp.ws = w
+	return &ws.Session
+}
+
 // newSession makes a session of the goroutine engine, of the server's current run; the
 // caller binds its transport.
 func newSession[T any](srv *Server[T], r *run) *Session[T] {

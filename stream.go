@@ -69,25 +69,29 @@ func (st *stream[T]) remoteAddr() net.Addr { return st.conn.RemoteAddr() }
 func (st *stream[T]) localAddr() net.Addr  { return st.conn.LocalAddr() }
 
 func (st *stream[T]) send(parts [][]byte, wait time.Duration) error {
-	if st.ws != nil {
-		return st.ws.send(parts, wait)
+	if w := st.ws; w != nil {
+		// A WebSocket message (ws_send.go), decided here: one frame less under the handler.
+		text := w.is(wsText)
+		if text && w.cfg.Lines {
+			return w.sendLine(parts, wait)
+		}
+		return w.sendBody(parts, text, wait)
 	}
-	return st.sendFramed(parts, wait)
+	return sendQueued(&st.queue, nil, parts, wait)
 }
 
-// sendFramed queues parts as one message of the stream's protocol, as they are.
-func (st *stream[T]) sendFramed(parts [][]byte, wait time.Duration) error {
-	return sendQueued(&st.queue, parts, wait)
+// sendFramed queues head and parts as one message of the stream's protocol, as they
+// are: head is a frame header (WebSocket), or nil.
+func (st *stream[T]) sendFramed(head []byte, parts [][]byte, wait time.Duration) error {
+	return sendQueued(&st.queue, head, parts, wait)
 }
 
-// sendQueued queues parts as one message on q, waiting up to wait for room when wait > 0,
+// sendQueued queues head and parts as one message on q, waiting up to wait for room when wait > 0,
 // and maps the queue's errors to the Session's.
-func sendQueued(q *sendq.Queue, parts [][]byte, wait time.Duration) error {
-	var err error
-	if wait > 0 {
-		err = q.Wait(parts, wait)
-	} else {
-		err = q.Push(parts)
+func sendQueued(q *sendq.Queue, head []byte, parts [][]byte, wait time.Duration) error {
+	err := q.PushFramed(head, parts)
+	if err == sendq.ErrFull && wait > 0 {
+		err = q.WaitForRoom(head, parts, wait)
 	}
 	switch err {
 	case nil:

@@ -198,7 +198,7 @@ func (st *stream[T]) Received(pending []byte, n, room int) (rest []byte, stop bo
 }
 
 // closeWait reports whether a WebSocket session waits for the client's close frame.
-func (st *stream[T]) closeWait() bool { return st.ws != nil && st.ws.closing.Load() }
+func (st *stream[T]) closeWait() bool { return st.ws != nil && st.ws.is(wsClosing) }
 
 // readFailed closes the session for a read error. After Close the read was woken on
 // purpose, and the reason is already set.

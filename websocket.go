@@ -82,6 +82,9 @@ func (w WebSocketConfig) withDefaults(field string) (WebSocketConfig, error) {
 			return w, configError(field+".Origins", "entry %d is empty", i)
 		}
 	}
+	if len(w.Subprotocols) > 255 {
+		return w, configError(field+".Subprotocols", "has %d entries; at most 255", len(w.Subprotocols))
+	}
 	for i, p := range w.Subprotocols {
 		if !validToken(p) {
 			return w, configError(field+".Subprotocols", "entry %d (%q) is not a token", i, p)
@@ -172,7 +175,7 @@ type WebSocketInfo struct {
 	Target      string               // the request target: the path and any query
 	Path        string               // the path alone
 	Subprotocol string               // the subprotocol chosen, "" for none
-	Header      textproto.MIMEHeader // the upgrade request's header fields (cookies, authorization…)
+	Header      textproto.MIMEHeader // the upgrade request's header fields (cookies, authorization…), less the handshake's own: Upgrade, Connection, Sec-WebSocket-*
 	Compressed  bool                 // permessage-deflate was negotiated
 }
 
@@ -184,14 +187,18 @@ func (s *Session[T]) WebSocket() *WebSocketInfo {
 		return nil
 	}
 	w := st.ws
-	w.hdr.Do(func() {
-		// The head was parsed once already, by the handshake: it cannot fail now.
-		req, _, _ := websocket.ParseRequest([]byte(w.head+"\r\n"), len(w.head)+3)
-		if req != nil {
-			w.info.Header = req.Header()
+	r := w.rareState()
+	r.infoOnce.Do(func() {
+		r.info.Compressed = w.compressed
+		if w.sub != 0 {
+			r.info.Subprotocol = w.cfg.Subprotocols[w.sub-1]
+		}
+		// The handshake parsed the head once already: it cannot fail now.
+		if req, _, _ := websocket.ParseRequest([]byte(w.head+"\r\n"), len(w.head)+3); req != nil {
+			r.info.Target, r.info.Path, r.info.Header = req.Target, websocket.Path(req.Target), req.Header()
 		}
 	})
-	return &w.info
+	return &r.info
 }
 
 // SetMessageType sets the type of the messages Send and TrySend send from now on, for a
@@ -202,6 +209,6 @@ func (s *Session[T]) SetMessageType(t MessageType) error {
 	if !ok || st.ws == nil {
 		return ErrNotWebSocket
 	}
-	st.ws.text.Store(t == MessageText)
+	st.ws.set(wsText, t == MessageText)
 	return nil
 }

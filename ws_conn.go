@@ -29,30 +29,19 @@ import (
 // passes; then the socket closes. When the client closes first, its code is echoed and
 // the socket closes once the echo is written.
 type wsConn[T any] struct {
-	st   *stream[T]
-	cfg  *WebSocketConfig
-	info WebSocketInfo
-	head string      // the upgrade request's head, whose fields info.Header gets lazily
-	hdr  sync.Once   // fills info.Header (see Session.WebSocket)
-	text atomic.Bool // Send's messages are text
-
-	// The reader's state (the owner's only).
-	msgOp   websocket.Opcode // the data message in progress, 0 for none
-	msgRsv1 bool             // it is compressed
-	msg     []byte           // its fragments so far (pooled), when fragmented or compressed
-	utf8    websocket.UTF8   // its text validation
-	limit   int64            // MaxRequestLength
-	part    int              // payload bytes of the unfinished frame pending that textPrefix unmasked and checked
-	skip    int64            // bytes of a refused frame still to drop
-	discard bool             // out of step with the frames after a header that cannot be followed: drop all
-	// peerDone: the client's close frame has arrived. Set by the reader; read by wake,
-	// which any goroutine's Close may run.
-	peerDone atomic.Bool
-
-	// closing: our close frame is queued and the reader waits for the client's; code:
-	// the close code a failure chose before it closed the session (0: from the reason).
-	closing atomic.Bool
-	code    atomic.Uint32
+	// It lives in the session's allocation (wsSession) and holds what every WebSocket
+	// session needs, in 80 bytes (TestWebSocketLayerSize): an idle WebSocket session
+	// costs its TCP twin one size class more. What few sessions need — a fragmented or
+	// compressed message in progress, a refused frame to skip, the handshake details
+	// once asked for — is in wsRare, made on first use.
+	st  *stream[T]
+	cfg *WebSocketConfig
+	// state: the flags wsText, wsPeerDone and wsClosing, and in its top 16 bits the close
+	// code a failure chose before it closed the session (0: the reason's). Any goroutine.
+	state atomic.Uint32
+	// part: payload bytes of the unfinished frame that textPrefix unmasked and checked
+	// (the owner's only).
+	part uint32
 	// heard: when the client last sent a frame (unix ns); pinged: when an unanswered
 	// ping was sent, 0 for none (see pingIdle).
 	heard  atomic.Int64
@@ -60,7 +49,113 @@ type wsConn[T any] struct {
 	// ctrl: bytes of control frames queued and not yet written. Their writing does not
 	// make the session active (LastActive): a ping the server sends is no sign of life.
 	ctrl atomic.Int64
+
+	// The reader's state (the owner's only).
+	msgOp   websocket.Opcode // the data message in progress, 0 for none
+	msgRsv1 bool             // it is compressed
+	discard bool             // out of step with the frames after a header that cannot be followed: drop all
+	// Set by the handshake, read-only after it.
+	compressed bool  // permessage-deflate was negotiated
+	sub        uint8 // 1 + the index in cfg.Subprotocols of the subprotocol chosen; 0 for none
+	utf8       websocket.UTF8
+	// head is the upgrade request's request line and header fields, less the
+	// handshake's own (Upgrade, Connection, Sec-WebSocket-*): what Session.WebSocket
+	// parses, if it is ever asked.
+	head string
+	rare atomic.Pointer[wsRare]
 }
+
+// wsRare is the part of a WebSocket session's state that most sessions never need; see
+// wsConn.rare.
+type wsRare struct {
+	// The reader's (the owner's only): the fragments so far (pooled) of a fragmented or
+	// compressed message in progress; the bytes of a refused frame still to drop.
+	msg  []byte
+	skip int64
+	// The handshake's details for Session.WebSocket, parsed from head once.
+	infoOnce sync.Once
+	info     WebSocketInfo
+}
+
+// The flags of wsConn.state.
+const (
+	wsText      = 1 << iota // Send's messages are text
+	wsPeerDone              // the client's close frame has arrived (set by the reader; read by wake)
+	wsClosing               // our close frame is queued and the reader waits for the client's
+	wsCodeShift = 16
+)
+
+// is reports whether flag f is set.
+func (w *wsConn[T]) is(f uint32) bool { return w.state.Load()&f != 0 }
+
+// set sets or clears flag f and reports whether it was set.
+func (w *wsConn[T]) set(f uint32, on bool) bool {
+	for {
+		old := w.state.Load()
+		v := old &^ f
+		if on {
+			v |= f
+		}
+		if w.state.CompareAndSwap(old, v) {
+			return old&f != 0
+		}
+	}
+}
+
+// chooseCode records the close code of a failure, unless one was recorded already.
+func (w *wsConn[T]) chooseCode(code websocket.CloseCode) {
+	for {
+		old := w.state.Load()
+		if old>>wsCodeShift != 0 || w.state.CompareAndSwap(old, old|uint32(code)<<wsCodeShift) {
+			return
+		}
+	}
+}
+
+// chosenCode returns the close code a failure recorded, 0 for none.
+func (w *wsConn[T]) chosenCode() websocket.CloseCode {
+	return websocket.CloseCode(w.state.Load() >> wsCodeShift)
+}
+
+// rareState returns the session's wsRare, made on first use (by the owner or by
+// Session.WebSocket from any goroutine).
+func (w *wsConn[T]) rareState() *wsRare {
+	if r := w.rare.Load(); r != nil {
+		return r
+	}
+	r := new(wsRare)
+	if w.rare.CompareAndSwap(nil, r) {
+		return r
+	}
+	return w.rare.Load()
+}
+
+// pending returns the fragments gathered so far of the message in progress (the owner's
+// only).
+func (w *wsConn[T]) pending() []byte {
+	if r := w.rare.Load(); r != nil {
+		return r.msg
+	}
+	return nil
+}
+
+// skipping returns the bytes of a refused frame still to drop (the owner's only).
+func (w *wsConn[T]) skipping() int64 {
+	if r := w.rare.Load(); r != nil {
+		return r.skip
+	}
+	return 0
+}
+
+// setSkip sets the bytes of a refused frame still to drop.
+func (w *wsConn[T]) setSkip(n int64) {
+	if n != 0 || w.rare.Load() != nil {
+		w.rareState().skip = n
+	}
+}
+
+// limit is the largest message the session takes (MaxRequestLength).
+func (w *wsConn[T]) limit() int64 { return int64(w.st.s.srv.cfg.MaxRequestLength) }
 
 // received handles the bytes read (pending after what earlier reads left) and returns
 // what stays pending, like Session.dispatch.
@@ -76,23 +171,24 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 	w.heard.Store(time.Now().UnixNano())
 	w.pinged.Store(0)
 	data := buf
-	for len(data) > 0 && !w.peerDone.Load() {
-		if s.closed.Load() != 0 && !w.closing.Load() {
+	for len(data) > 0 && !w.is(wsPeerDone) {
+		if s.closed.Load() != 0 && !w.is(wsClosing) {
 			break
 		}
 		if w.discard {
 			data = data[len(data):]
 			break
 		}
-		if w.skip > 0 {
-			k := int(min(w.skip, int64(len(data))))
-			data, w.skip = data[k:], w.skip-int64(k)
+		if skip := w.skipping(); skip > 0 {
+			k := int(min(skip, int64(len(data))))
+			data = data[k:]
+			w.setSkip(skip - int64(k))
 			continue
 		}
 		// A data frame may bring the message up to the limit. A control frame's length
 		// is check's to refuse (over 125 bytes: 1002, from the header), which keeps
 		// the reader in step with the frames.
-		limit := w.limit - int64(len(w.msg))
+		limit := w.limit() - int64(len(w.pending()))
 		if websocket.Opcode(data[0] & 0x0F).IsControl() {
 			limit = math.MaxInt64
 		}
@@ -109,7 +205,8 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 		}
 		if err := w.check(&h); err != nil {
 			// Refused on its header alone, before its payload is buffered.
-			data, w.skip, w.part = data[hn:], h.Length, 0
+			data, w.part = data[hn:], 0
+			w.setSkip(h.Length)
 			if s.closed.Load() == 0 {
 				w.failFrame(err)
 			}
@@ -119,14 +216,15 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 			// The rest of the frame has not arrived. A text frame's bytes so far are
 			// checked now: invalid UTF-8 fails before the rest is buffered.
 			if got := data[hn:]; !w.textPrefix(&h, got) {
-				data, w.skip, w.part = data[len(data):], h.Length-int64(len(got)), 0
+				data, w.part = data[len(data):], 0
+				w.setSkip(h.Length - int64(len(got)))
 				w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
 			}
 			break
 		}
 		payload := data[hn : hn+int(h.Length)]
 		data = data[hn+int(h.Length):]
-		done := w.part // bytes of payload textPrefix already unmasked and checked
+		done := int(w.part) // bytes of payload textPrefix already unmasked and checked
 		w.part = 0
 		websocket.Mask(h.Key, done, payload[done:])
 		if h.Op.IsControl() {
@@ -139,15 +237,24 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 		if len(data) > 0 && !w.st.held {
 			w.st.hold() // more frames follow in this read: their replies leave together
 		}
+		if h.Fin && h.Rsv == 0 && h.Op != websocket.OpContinuation {
+			// The common case: a whole, uncompressed message (check refused a new one
+			// inside a fragmented message), dispatched from the read buffer itself, and
+			// from this frame: the stack under the handler stays shallow (see send).
+			if h.Op != websocket.OpText || w.wholeText(payload[done:], done == 0) {
+				s.dispatchMessage(payload)
+			}
+			continue
+		}
 		w.data(&h, payload, done)
 	}
-	if len(data) == 0 || w.peerDone.Load() || s.closed.Load() != 0 && !w.closing.Load() {
+	if len(data) == 0 || w.is(wsPeerDone) || s.closed.Load() != 0 && !w.is(wsClosing) {
 		pool.Put(buf)
 		return nil
 	}
 	// The buffer grows to hold one whole frame: a payload of up to the limit (or a
 	// control frame's 125 bytes) and its header.
-	return pool.Compact(buf, data, minCap, int(max(w.limit, websocket.MaxControlPayload))+websocket.MaxHeaderLen)
+	return pool.Compact(buf, data, minCap, int(max(w.limit(), websocket.MaxControlPayload))+websocket.MaxHeaderLen)
 }
 
 // textPrefix unmasks and checks the UTF-8 of the bytes of an unfinished frame that have
@@ -157,15 +264,18 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 func (w *wsConn[T]) textPrefix(h *websocket.Header, got []byte) bool {
 	text := h.Op == websocket.OpText && h.Rsv == 0 ||
 		h.Op == websocket.OpContinuation && w.msgOp == websocket.OpText && !w.msgRsv1
-	if !text || len(got) <= w.part || w.st.s.closed.Load() != 0 {
+	if !text || len(got) <= int(w.part) || w.st.s.closed.Load() != 0 {
 		return true
+	}
+	if len(got) > math.MaxUint32 {
+		return true // a frame past 4 GiB is checked when it is complete
 	}
 	if w.part == 0 && h.Op == websocket.OpText {
 		w.utf8.Reset() // the message's first bytes (data does not reset it again)
 	}
-	websocket.Mask(h.Key, w.part, got[w.part:])
+	websocket.Mask(h.Key, int(w.part), got[w.part:])
 	ok := w.utf8.Write(got[w.part:])
-	w.part = len(got)
+	w.part = uint32(len(got))
 	return ok
 }
 
@@ -195,14 +305,27 @@ func (w *wsConn[T]) check(h *websocket.Header) error {
 		return wsFail(websocket.CloseProtocolError, "a continuation frame without a message to continue")
 	case h.Op != websocket.OpContinuation && w.msgOp != 0:
 		return wsFail(websocket.CloseProtocolError, "a new message inside a fragmented one")
-	case h.Rsv != 0 && (!w.info.Compressed || h.Op == websocket.OpContinuation):
+	case h.Rsv != 0 && (!w.compressed || h.Op == websocket.OpContinuation):
 		return wsFail(websocket.CloseProtocolError, "RSV1 set without permessage-deflate on a message's first frame")
 	}
 	return nil
 }
 
-// data handles one data frame, its payload already unmasked; its first done bytes have
-// been checked as UTF-8 already (see textPrefix).
+// wholeText checks the UTF-8 of an unfragmented text message's rest, the bytes textPrefix
+// did not check (all of it when fresh), and fails the session if it is not valid.
+func (w *wsConn[T]) wholeText(rest []byte, fresh bool) bool {
+	if fresh {
+		w.utf8.Reset()
+	}
+	if w.utf8.Write(rest) && w.utf8.Complete() {
+		return true
+	}
+	w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
+	return false
+}
+
+// data handles one frame of a fragmented or compressed message, its payload already
+// unmasked; its first done bytes have been checked as UTF-8 already (see textPrefix).
 func (w *wsConn[T]) data(h *websocket.Header, payload []byte, done int) {
 	s := w.st.s
 	if h.Op != websocket.OpContinuation {
@@ -210,35 +333,25 @@ func (w *wsConn[T]) data(h *websocket.Header, payload []byte, done int) {
 		if done == 0 {
 			w.utf8.Reset()
 		}
-		if h.Fin && !w.msgRsv1 {
-			// The common case: a whole, uncompressed message, dispatched from the read
-			// buffer itself.
-			w.msgOp = 0
-			if h.Op == websocket.OpText && !(w.utf8.Write(payload[done:]) && w.utf8.Complete()) {
-				w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
-				return
-			}
-			s.dispatchMessage(payload)
-			return
-		}
 	}
 	if w.msgOp == websocket.OpText && !w.msgRsv1 && !w.utf8.Write(payload[done:]) {
 		w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
 		return
 	}
-	if w.msg == nil {
-		w.msg = pool.Get(max(len(payload), 512))[:0]
+	r := w.rareState()
+	if r.msg == nil {
+		r.msg = pool.Get(max(len(payload), 512))[:0]
 	}
-	w.msg = append(w.msg, payload...) // bounded: the header was parsed against limit - len(msg)
+	r.msg = append(r.msg, payload...) // bounded: the header was parsed against limit - len(msg)
 	if !h.Fin {
 		return
 	}
-	msg, op := w.msg, w.msgOp
+	msg, op := r.msg, w.msgOp
 	w.msgOp = 0
 	if w.msgRsv1 {
-		inflated, err := inflate(msg, int(w.limit))
+		inflated, err := inflate(msg, int(w.limit()))
 		pool.Put(msg)
-		w.msg = nil
+		r.msg = nil
 		if err != nil {
 			if errors.Is(err, errInflateTooLarge) {
 				w.fail(websocket.CloseMessageTooBig, err.Error())
@@ -248,22 +361,17 @@ func (w *wsConn[T]) data(h *websocket.Header, payload []byte, done int) {
 			return
 		}
 		msg = inflated
-		w.msg = msg
+		r.msg = msg
 		if op == websocket.OpText && !(w.utf8.Write(msg) && w.utf8.Complete()) {
 			w.fail(websocket.CloseInvalidPayload, "a text message is not valid UTF-8")
-			pool.Put(w.msg)
-			w.msg = nil
 			return
 		}
 	} else if op == websocket.OpText && !w.utf8.Complete() {
 		w.fail(websocket.CloseInvalidPayload, "a text message ends inside a UTF-8 sequence")
-		pool.Put(w.msg)
-		w.msg = nil
 		return
 	}
 	s.dispatchMessage(msg)
-	pool.Put(w.msg)
-	w.msg = nil
+	w.dropMessage()
 }
 
 // control handles a control frame, its payload already unmasked.
@@ -277,9 +385,9 @@ func (w *wsConn[T]) control(op websocket.Opcode, payload []byte) {
 	case websocket.OpPong:
 		// heard and pinged were updated for the whole read.
 	case websocket.OpClose:
-		w.peerDone.Store(true)
+		w.set(wsPeerDone, true)
 		code, _, err := websocket.ParseClose(payload)
-		if w.closing.Swap(false) {
+		if w.set(wsClosing, false) {
 			return // the client's answer to our close: the handshake is complete
 		}
 		reply := code
@@ -300,7 +408,7 @@ func (w *wsConn[T]) control(op websocket.Opcode, payload []byte) {
 		s.Close(reason)
 		// A Close from another goroutine may have won and begun waiting for the client's
 		// close frame: it has come.
-		w.closing.Store(false)
+		w.set(wsClosing, false)
 	}
 }
 
@@ -324,7 +432,7 @@ func (w *wsConn[T]) failFrame(err error) {
 	case errors.As(err, &pe):
 		w.fail(pe.Code, pe.Reason)
 	case errors.Is(err, websocket.ErrFrameTooLarge):
-		w.fail(websocket.CloseMessageTooBig, fmt.Sprintf("%v (MaxRequestLength %d)", err, w.limit))
+		w.fail(websocket.CloseMessageTooBig, fmt.Sprintf("%v (MaxRequestLength %d)", err, w.limit()))
 	default:
 		w.fail(websocket.CloseProtocolError, err.Error())
 	}
@@ -335,20 +443,17 @@ func (w *wsConn[T]) failFrame(err error) {
 func (w *wsConn[T]) fail(code websocket.CloseCode, reason string) {
 	s := w.st.s
 	w.msgOp = 0
-	if w.msg != nil {
-		pool.Put(w.msg)
-		w.msg = nil
-	}
+	w.dropMessage()
 	s.srv.log.Info("websocket protocol error; closing session", "session", s.id, "remote", s.RemoteAddr().String(),
 		"code", code.String(), "err", reason)
-	w.code.CompareAndSwap(0, uint32(code))
+	w.chooseCode(code)
 	s.Close(CloseProtocolError)
 }
 
 // closeCode maps why a session closes to the code of the server's close frame.
 func (w *wsConn[T]) closeCode(reason CloseReason) (websocket.CloseCode, string) {
-	if c := w.code.Load(); c != 0 {
-		return websocket.CloseCode(c), ""
+	if c := w.chosenCode(); c != 0 {
+		return c, ""
 	}
 	switch reason {
 	case CloseServerShutdown:
@@ -371,7 +476,7 @@ func (w *wsConn[T]) closeCode(reason CloseReason) (websocket.CloseCode, string) 
 func (w *wsConn[T]) wake(linger time.Duration) bool {
 	st := w.st
 	reason := st.s.CloseReason()
-	if w.peerDone.Load() || reason == CloseSocketError || reason == CloseClientClosing {
+	if w.is(wsPeerDone) || reason == CloseSocketError || reason == CloseClientClosing {
 		return false
 	}
 	if linger < 0 {
@@ -380,7 +485,7 @@ func (w *wsConn[T]) wake(linger time.Duration) bool {
 	_, queued := st.queue.Len()
 	code, text := w.closeCode(reason)
 	var b [websocket.MaxControlPayload]byte
-	w.closing.Store(true)
+	w.set(wsClosing, true)
 	if st.queue.CloseWith(w.frame(websocket.OpClose, websocket.AppendClose(b[:0], code, text))) {
 		st.conn.SetWriteDeadline(time.Now().Add(max(linger, w.cfg.CloseTimeout)))
 	}
@@ -396,12 +501,15 @@ func (w *wsConn[T]) wake(linger time.Duration) bool {
 }
 
 // endCloseWait stops waiting for the client's close frame: the read failed or timed out.
-func (w *wsConn[T]) endCloseWait() { w.closing.Store(false) }
+func (w *wsConn[T]) endCloseWait() { w.set(wsClosing, false) }
 
 // release returns the reader's buffers.
-func (w *wsConn[T]) release() {
-	if w.msg != nil {
-		pool.Put(w.msg)
-		w.msg = nil
+func (w *wsConn[T]) release() { w.dropMessage() }
+
+// dropMessage returns the buffer of the message in progress, if any.
+func (w *wsConn[T]) dropMessage() {
+	if r := w.rare.Load(); r != nil && r.msg != nil {
+		pool.Put(r.msg)
+		r.msg = nil
 	}
 }

@@ -12,17 +12,20 @@ import (
 
 // upgradeWebSocket reads and answers the opening handshake on c (the socket, or TLS over
 // it) on the connection's own goroutine, bounded by HandshakeTimeout, before any session
-// exists. It returns the WebSocket layer of the session to be, and the bytes the client
-// sent after its request (its first frames), in a pooled buffer or nil. A refused request
+// exists. It returns what the session's WebSocket layer keeps of the handshake, and the
+// bytes the client sent after its request (its first frames), in a pooled buffer or nil. A refused request
 // is a *websocket.HandshakeError, which the caller answers (refuseUpgrade) once it has
 // counted the failure.
-func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsConn[T], []byte, error) {
+func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (wsHandshake, []byte, error) {
+	var w wsHandshake
 	if srv.State() == StateStopping {
-		return nil, nil, ErrNotRunning
+		return w, nil, ErrNotRunning
 	}
 	c.SetDeadline(time.Now().Add(srv.cfg.HandshakeTimeout))
 	buf := pool.Get(min(4096, cfg.MaxHeaderBytes+1))[:0]
-	var req *websocket.Request
+	// req's strings are views of buf, valid until buf goes back to the pool: what the
+	// session keeps of them is copied (KeptHead).
+	var req websocket.Request
 	var n int
 	for {
 		if len(buf) == cap(buf) {
@@ -33,26 +36,30 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsCon
 		k, err := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+k]
 		var herr *websocket.HandshakeError
-		if req, n, herr = websocket.ParseRequest(buf, cfg.MaxHeaderBytes); herr != nil {
+		if n, herr = req.Parse(buf, cfg.MaxHeaderBytes); herr != nil {
 			pool.Put(buf)
-			return nil, nil, herr
+			return w, nil, herr
 		}
-		if req != nil {
+		if n > 0 {
 			break
 		}
 		if err != nil {
 			pool.Put(buf)
-			return nil, nil, fmt.Errorf("websocket handshake: reading the request: %w", err)
+			return w, nil, fmt.Errorf("websocket handshake: reading the request: %w", err)
 		}
 	}
-	w, resp, herr := srv.acceptUpgrade(req, cfg)
+	resp := pool.Get(256)[:0]
+	w, resp, herr := acceptUpgrade(&req, cfg, resp)
 	if herr != nil {
+		pool.Put(resp)
 		pool.Put(buf)
-		return nil, nil, herr
+		return w, nil, herr
 	}
-	if _, err := c.Write(resp); err != nil {
+	_, err := c.Write(resp)
+	pool.Put(resp)
+	if err != nil {
 		pool.Put(buf)
-		return nil, nil, fmt.Errorf("websocket handshake: writing the response: %w", err)
+		return wsHandshake{}, nil, fmt.Errorf("websocket handshake: writing the response: %w", err)
 	}
 	c.SetDeadline(time.Time{})
 	var rest []byte
@@ -63,52 +70,59 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (*wsCon
 	return w, rest, nil
 }
 
+// wsHandshake is what a WebSocket session keeps of its opening handshake (see wsConn).
+type wsHandshake struct {
+	cfg        *WebSocketConfig
+	head       string // the request line and header fields, less the handshake's own
+	sub        uint8  // 1 + the index in cfg.Subprotocols of the subprotocol chosen; 0 for none
+	compressed bool   // permessage-deflate was negotiated
+}
+
 // acceptUpgrade checks an upgrade request against the listener's configuration and
-// returns the WebSocket layer and the 101 response.
-func (srv *Server[T]) acceptUpgrade(req *websocket.Request, cfg *WebSocketConfig) (*wsConn[T], []byte, *websocket.HandshakeError) {
+// returns what the session keeps of it and the 101 response, appended to resp.
+func acceptUpgrade(req *websocket.Request, cfg *WebSocketConfig, resp []byte) (wsHandshake, []byte, *websocket.HandshakeError) {
+	var w wsHandshake
 	path := websocket.Path(req.Target)
 	u, herr := websocket.CheckUpgrade(req)
 	switch {
 	case path != cfg.Path:
-		return nil, nil, &websocket.HandshakeError{Status: 404, Reason: "no WebSocket at " + path}
+		return w, resp, &websocket.HandshakeError{Status: 404, Reason: "no WebSocket at " + path}
 	case herr != nil:
-		return nil, nil, herr
+		return w, resp, herr
 	case !cfg.allowsOrigin(u.Origin):
-		return nil, nil, &websocket.HandshakeError{Status: 403, Reason: "origin not allowed: " + u.Origin}
+		return w, resp, &websocket.HandshakeError{Status: 403, Reason: "origin not allowed: " + u.Origin}
 	}
-	w := &wsConn[T]{cfg: cfg, limit: int64(srv.cfg.MaxRequestLength)}
-	// The session keeps the request's head, one string (the target and path are slices
-	// of it), and parses the header fields into a map only if WebSocket() is asked: a
-	// map for every idle session would cost more than the rest of its WebSocket state.
-	w.head = req.Head
-	w.info = WebSocketInfo{Target: req.Target, Path: websocket.Path(req.Target)}
-	w.text.Store(cfg.Text)
-	w.heard.Store(time.Now().UnixNano())
-	resp := make([]byte, 0, 256)
+	// The session keeps the request's head without the handshake's own fields, one
+	// string, and parses it only if WebSocket() is asked: a map for every idle session
+	// would cost more than the rest of its WebSocket state.
+	w.cfg, w.head = cfg, req.KeptHead()
 	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	resp = append(resp, websocket.AcceptKey(u.Key)...)
+	resp = websocket.AppendAcceptKey(resp, u.Key)
 	resp = append(resp, "\r\n"...)
-	if p := chooseSubprotocol(cfg.Subprotocols, u.Protocols); p != "" {
-		w.info.Subprotocol = p
-		resp = append(resp, "Sec-WebSocket-Protocol: "+p+"\r\n"...)
+	if i := chooseSubprotocol(cfg.Subprotocols, u.Protocols); i >= 0 {
+		w.sub = uint8(i + 1)
+		resp = append(resp, "Sec-WebSocket-Protocol: "...)
+		resp = append(resp, cfg.Subprotocols[i]...)
+		resp = append(resp, "\r\n"...)
 	}
 	if cfg.Compression && websocket.AcceptDeflate(u.Extensions) {
-		w.info.Compressed = true
+		w.compressed = true
 		resp = append(resp, "Sec-WebSocket-Extensions: "+websocket.DeflateResponse+"\r\n"...)
 	}
 	return w, append(resp, "\r\n"...), nil
 }
 
-// chooseSubprotocol returns the first of the server's subprotocols the client offered.
-func chooseSubprotocol(ours, offered []string) string {
-	for _, p := range ours {
+// chooseSubprotocol returns the index of the first of the server's subprotocols the
+// client offered, -1 for none.
+func chooseSubprotocol(ours, offered []string) int {
+	for i, p := range ours {
 		for _, o := range offered {
 			if p == o {
-				return p
+				return i
 			}
 		}
 	}
-	return ""
+	return -1
 }
 
 // refuseUpgrade answers a refused upgrade request with its HTTP status and reason.

@@ -8,58 +8,89 @@ import (
 	"github.com/supersocket-go/supersocket/internal/websocket"
 )
 
-// maxStackParts is how many parts of a message Send frames without a heap slice.
-const maxStackParts = 8
+// maxStackParts is how many parts of a line protocol's message (WebSocketConfig.Lines)
+// Send trims without gathering them into one buffer first.
+const maxStackParts = 4
 
-// send frames parts as one message (text or binary, as the session says), compressed
-// when negotiated and large enough, and queues header and payload as one queue message,
-// so a message's frame is never split by another's.
-func (w *wsConn[T]) send(parts [][]byte, wait time.Duration) error {
-	text := w.text.Load()
-	var local [maxStackParts + 1][]byte
-	if text && w.cfg.Lines {
-		var trimmed [maxStackParts][]byte
-		parts = trimLineEnding(append(trimmed[:0], parts...))
+// A WebSocket session's Send (stream.send) frames parts as one message (text or binary,
+// as the session says), compressed when negotiated and large enough, and queues header
+// and payload as one queue message, so a message's frame is never split by another's:
+// sendLine for a line protocol's text, else sendBody.
+//
+// This runs below the handler, at the deepest point of the owner's stack, so its frames
+// are kept small: a WebSocket owner whose stack outgrows the goroutine's first 4 KiB
+// doubles the stack of every connection in flight (every session waits its parkAfter on
+// its goroutine), which showed as 1.4x raw TCP's idle RSS per connection
+// (TestOwnerStackFitsIn4KiB). The frame header goes to the queue beside the parts, not
+// in an array of parts built here; the rarer cases take frames of their own (noinline,
+// so that their arrays stay off the common path's frame).
+
+// sendLine sends a text message of a line protocol without its line ending
+// (WebSocketConfig.Lines).
+//
+//go:noinline
+func (w *wsConn[T]) sendLine(parts [][]byte, wait time.Duration) error {
+	var trimmed [maxStackParts][]byte
+	if len(parts) <= maxStackParts {
+		return w.sendBody(trimLineEnding(trimmed[:copy(trimmed[:], parts)]), true, wait)
 	}
-	n := sendq.Size(parts)
-	op := websocket.OpBinary
+	gathered := pool.Get(sendq.Size(parts))[:0]
+	for _, p := range parts {
+		gathered = append(gathered, p...)
+	}
+	trimmed[0] = gathered
+	err := w.sendBody(trimLineEnding(trimmed[:1]), true, wait)
+	pool.Put(gathered)
+	return err
+}
+
+// sendBody frames and queues body, a message's parts, as a text or a binary message.
+func (w *wsConn[T]) sendBody(body [][]byte, text bool, wait time.Duration) error {
+	op, rsv, n, compressed, err := w.prepare(body, text)
+	if err != nil {
+		return err
+	}
+	if compressed != nil {
+		return w.sendCompressed(op, compressed, wait)
+	}
+	var hb [websocket.MaxHeaderLen]byte
+	return w.st.sendFramed(websocket.AppendHeader(hb[:0], true, rsv, op, n, nil), body, wait)
+}
+
+// sendCompressed frames and queues a compressed message, and returns its buffer.
+//
+//go:noinline
+func (w *wsConn[T]) sendCompressed(op websocket.Opcode, compressed []byte, wait time.Duration) error {
+	var hb [websocket.MaxHeaderLen]byte
+	var one [1][]byte
+	one[0] = compressed
+	err := w.st.sendFramed(websocket.AppendHeader(hb[:0], true, websocket.Rsv1, op, len(compressed), nil), one[:], wait)
+	pool.Put(compressed)
+	return err
+}
+
+// prepare checks a message's parts and chooses its frame: the opcode, RSV1 and length,
+// and the compressed payload (pooled) when it is sent compressed.
+func (w *wsConn[T]) prepare(body [][]byte, text bool) (op websocket.Opcode, rsv uint8, n int, compressed []byte, err error) {
+	n = sendq.Size(body)
+	op = websocket.OpBinary
 	if text {
 		op = websocket.OpText
 		var v websocket.UTF8
-		for _, p := range parts {
+		for _, p := range body {
 			if !v.Write(p) {
-				return ErrInvalidUTF8
+				return 0, 0, 0, nil, ErrInvalidUTF8
 			}
 		}
 		if !v.Complete() {
-			return ErrInvalidUTF8
+			return 0, 0, 0, nil, ErrInvalidUTF8
 		}
 	}
-	var rsv uint8
-	var compressed []byte
-	if w.info.Compressed && n >= w.cfg.CompressionThreshold {
-		compressed = deflate(parts, n)
-		parts, n, rsv = [][]byte{compressed}, len(compressed), websocket.Rsv1
+	if w.compressed && n >= w.cfg.CompressionThreshold {
+		compressed = deflate(body, n)
+		return op, websocket.Rsv1, len(compressed), compressed, nil
 	}
-	var hb [websocket.MaxHeaderLen]byte
-	local[0] = websocket.AppendHeader(hb[:0], true, rsv, op, n, nil)
-	var gathered []byte
-	if len(parts) > maxStackParts {
-		gathered = pool.Get(n)[:0]
-		for _, p := range parts {
-			gathered = append(gathered, p...)
-		}
-		parts = [][]byte{gathered}
-	}
-	framed := local[:1+copy(local[1:], parts)]
-	err := w.st.sendFramed(framed, wait)
-	if gathered != nil {
-		pool.Put(gathered)
-	}
-	if compressed != nil {
-		pool.Put(compressed)
-	}
-	return err
+	return op, 0, n, nil, nil
 }
 
 // trimLineEnding drops one trailing "\n", and a "\r" before it, from the message parts

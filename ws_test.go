@@ -424,7 +424,14 @@ func TestWebSocket_Info(t *testing.T) {
 	if info.Target != "/game?room=7" || info.Path != "/game" || info.Subprotocol != "v2" || info.Compressed {
 		t.Fatalf("info %+v", info)
 	}
-	if info.Header.Get("Cookie") != "token=abc" || info.Header.Get("X-Forwarded-For") != "192.0.2.1" {
+	if info.Header.Get("Cookie") != "token=abc" || info.Header.Get("X-Forwarded-For") != "192.0.2.1" || info.Header.Get("Host") == "" {
 		t.Fatalf("header %v", info.Header)
+	}
+	// The handshake's own fields are not kept: the session keeps only what the
+	// application may need.
+	for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol"} {
+		if v, ok := info.Header[k]; ok {
+			t.Errorf("Header keeps the handshake's %s: %q", k, v)
+		}
 	}
 }

@@ -156,13 +156,18 @@ func Size(parts [][]byte) int {
 // Push queues a copy of parts as one message (its parts stay together, in order, whatever
 // other goroutines send), starting a writer if none runs; or, into an empty queue with
 // SetDirect, writes it at once. It never blocks on the network.
-func (q *Queue) Push(parts [][]byte) error {
-	n := Size(parts)
+func (q *Queue) Push(parts [][]byte) error { return q.PushFramed(nil, parts) }
+
+// PushFramed is Push of the message head followed by parts: a protocol's frame header
+// goes first without the caller building a slice of parts around it (a WebSocket send
+// stays small on the stack).
+func (q *Queue) PushFramed(head []byte, parts [][]byte) error {
+	n := len(head) + Size(parts)
 	q.mu.Lock()
 	if q.directLocked() {
-		return q.direct(parts, n)
+		return q.direct(head, parts, n)
 	}
-	start, err := q.pushLocked(parts, n)
+	start, err := q.pushLocked(head, parts, n)
 	q.mu.Unlock()
 	if start {
 		q.owner.StartWriter()
@@ -183,32 +188,25 @@ func (q *Queue) directLocked() bool {
 // direct writes one message with the Direct writer, holding the writer role taken by
 // directLocked; it is called with q.mu held and releases it. What the socket does not
 // take is queued first in line, and a writer goroutine started for it.
-func (q *Queue) direct(parts [][]byte, n int) error {
+func (q *Queue) direct(head []byte, parts [][]byte, n int) error {
 	dw := q.dw
 	q.mu.Unlock()
 	// The message is gathered into a pooled buffer even when it has one part: handing the
 	// caller's slice to dw, an indirect call, would make every buffer passed to Send
 	// escape to the heap, a stack-built header included.
-	gathered := pool.Get(n)[:0]
+	gathered := append(pool.Get(n)[:0], head...)
 	for _, p := range parts {
 		gathered = append(gathered, p...)
 	}
-	b := gathered
-	w, err := dw.Try(b)
+	w, err := dw.Try(gathered)
 	if err != nil && err != ErrWouldBlock {
 		pool.Put(gathered)
 		q.fail(err)
 		return ErrClosed
 	}
 	q.mu.Lock()
-	if rest := b[w:]; len(rest) > 0 {
-		// The rest goes before anything queued meanwhile: it is older.
-		c := pool.Get(max(chunkSize, len(rest)))[:0]
-		q.chunks = append(q.chunks, nil)
-		copy(q.chunks[1:], q.chunks)
-		q.chunks[0] = append(c, rest...)
-		q.msgs++
-		q.bytes += len(rest)
+	if w < len(gathered) {
+		q.requeueLocked(gathered[w:])
 	}
 	start := len(q.chunks) > 0
 	if !start {
@@ -223,9 +221,23 @@ func (q *Queue) direct(parts [][]byte, n int) error {
 	return nil
 }
 
-// pushLocked queues parts; start reports that the caller must call q.start once it has
-// released the lock.
-func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
+// requeueLocked puts rest, the part of a direct write the socket did not take, first in
+// line: it is older than anything queued meanwhile. Out of direct's frame, which lies at
+// the deepest point of a session's stack.
+//
+//go:noinline
+func (q *Queue) requeueLocked(rest []byte) {
+	c := pool.Get(max(chunkSize, len(rest)))[:0]
+	q.chunks = append(q.chunks, nil)
+	copy(q.chunks[1:], q.chunks)
+	q.chunks[0] = append(c, rest...)
+	q.msgs++
+	q.bytes += len(rest)
+}
+
+// pushLocked queues head and parts; start reports that the caller must call q.start
+// once it has released the lock.
+func (q *Queue) pushLocked(head []byte, parts [][]byte, n int) (start bool, err error) {
 	if q.closed {
 		return false, ErrClosed
 	}
@@ -243,6 +255,7 @@ func (q *Queue) pushLocked(parts [][]byte, n int) (start bool, err error) {
 	}
 	q.msgs++
 	q.bytes += n
+	q.appendLocked(head)
 	for _, p := range parts {
 		q.appendLocked(p)
 	}
@@ -527,16 +540,24 @@ func (q *Queue) appendLocked(p []byte) {
 // Wait is Push that, while the queue is full, waits for room up to timeout (≤ 0: not at
 // all) or until the queue closes. It parks on a channel; it never spins.
 func (q *Queue) Wait(parts [][]byte, timeout time.Duration) error {
-	// The common case, room in the queue, costs what Push costs: no timer, no defer.
-	if err := q.Push(parts); err != ErrFull || timeout <= 0 {
-		return err
-	}
-	return q.waitForRoom(parts, timeout)
+	return q.WaitFramed(nil, parts, timeout)
 }
 
-// waitForRoom is Wait's slow path, for a queue found full.
-func (q *Queue) waitForRoom(parts [][]byte, timeout time.Duration) error {
-	n := Size(parts)
+// WaitFramed is Wait of the message head followed by parts (see PushFramed).
+func (q *Queue) WaitFramed(head []byte, parts [][]byte, timeout time.Duration) error {
+	// The common case, room in the queue, costs what Push costs: no timer, no defer.
+	if err := q.PushFramed(head, parts); err != ErrFull || timeout <= 0 {
+		return err
+	}
+	return q.WaitForRoom(head, parts, timeout)
+}
+
+// WaitForRoom is WaitFramed's slow path, for a caller whose PushFramed found the queue
+// full: it waits up to timeout for room, then queues head and parts. Calling it after
+// PushFramed rather than WaitFramed saves a stack frame on the common path, at the
+// deepest point of a session's stack.
+func (q *Queue) WaitForRoom(head []byte, parts [][]byte, timeout time.Duration) error {
+	n := len(head) + Size(parts)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -546,9 +567,9 @@ func (q *Queue) waitForRoom(parts [][]byte, timeout time.Duration) error {
 	for {
 		q.mu.Lock()
 		if q.directLocked() {
-			return q.direct(parts, n)
+			return q.direct(head, parts, n)
 		}
-		start, err := q.pushLocked(parts, n)
+		start, err := q.pushLocked(head, parts, n)
 		if start {
 			q.mu.Unlock()
 			q.owner.StartWriter()

@@ -6,34 +6,102 @@ import (
 	"encoding/base64"
 	"net/textproto"
 	"strings"
+	"unsafe"
 )
 
 // acceptGUID is RFC 6455's constant for Sec-WebSocket-Accept.
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // AcceptKey returns the Sec-WebSocket-Accept value for a Sec-WebSocket-Key.
-func AcceptKey(key string) string {
-	h := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
+func AcceptKey(key string) string { return string(AppendAcceptKey(nil, key)) }
+
+// AppendAcceptKey appends the Sec-WebSocket-Accept value for a Sec-WebSocket-Key to dst;
+// for a key of the valid length it allocates nothing beyond dst's growth.
+func AppendAcceptKey(dst []byte, key string) []byte {
+	var b [24 + len(acceptGUID)]byte
+	in := b[:0]
+	if len(key) > 24 {
+		in = make([]byte, 0, len(key)+len(acceptGUID))
+	}
+	h := sha1.Sum(append(append(in, key...), acceptGUID...))
+	return base64.StdEncoding.AppendEncode(dst, h[:])
 }
 
-// Request is an opening-handshake request, as ParseRequest found it. Its strings are
-// slices of Head, one allocation: a server keeps a request's head for the session's life,
-// and its header fields as a map only if someone asks (Header).
+// Request is an opening-handshake request, as ParseRequest or Parse found it. Its
+// strings are slices of Head. A server keeps what it needs of it (KeptHead) and parses
+// the header fields into a map only if someone asks (Header).
 type Request struct {
 	Method, Target, Proto string
-	Head                  string  // the request's head, request line to the last field's CRLF
-	fields                []field // the header fields, in order
+	Head                  string // the request's head, request line to the last field's CRLF
+	// The header fields, in order (see all): the first 16 in own, so that a Request on
+	// the stack parses a common request without allocating (a slice of own kept in the
+	// Request itself would move it to the heap); past 16, every one in many.
+	own  [16]field
+	nOwn int
+	many []field
+}
+
+// all returns the header fields, in order.
+func (r *Request) all() []field {
+	if r.many != nil {
+		return r.many
+	}
+	return r.own[:r.nOwn]
+}
+
+// add appends a header field.
+func (r *Request) add(f field) {
+	switch {
+	case r.many != nil:
+		r.many = append(r.many, f)
+	case r.nOwn < len(r.own):
+		r.own[r.nOwn] = f
+		r.nOwn++
+	default:
+		r.many = append(append(make([]field, 0, 2*len(r.own)), r.own[:]...), f)
+	}
 }
 
 // field is one header field, its name as the client wrote it.
 type field struct{ name, value string }
 
+// KeptHead returns the request line and the header fields other than the handshake's
+// own (Upgrade, Connection, Sec-WebSocket-*), each line ending in CRLF, in one string of
+// exactly their size: what a server keeps of an accepted request. ParseRequest parses it
+// again (with a blank line after it).
+func (r *Request) KeptHead() string {
+	line := r.Head[:strings.Index(r.Head, "\r\n")+2]
+	n := len(line)
+	for _, f := range r.all() {
+		if !handshakeField(f.name) {
+			n += len(f.name) + len(f.value) + 4
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(line)
+	for _, f := range r.all() {
+		if !handshakeField(f.name) {
+			b.WriteString(f.name)
+			b.WriteString(": ")
+			b.WriteString(f.value)
+			b.WriteString("\r\n")
+		}
+	}
+	return b.String()
+}
+
+// handshakeField reports whether a header field is the WebSocket handshake's own.
+func handshakeField(name string) bool {
+	return strings.EqualFold(name, "Upgrade") || strings.EqualFold(name, "Connection") ||
+		len(name) > len("Sec-WebSocket-") && strings.EqualFold(name[:len("Sec-WebSocket-")], "Sec-WebSocket-")
+}
+
 // Values returns the values of the header fields called name (compared without case), in
 // order.
 func (r *Request) Values(name string) []string {
 	var vs []string
-	for _, f := range r.fields {
+	for _, f := range r.all() {
 		if strings.EqualFold(f.name, name) {
 			vs = append(vs, f.value)
 		}
@@ -44,7 +112,7 @@ func (r *Request) Values(name string) []string {
 // count returns how many header fields are called name.
 func (r *Request) count(name string) int {
 	n := 0
-	for _, f := range r.fields {
+	for _, f := range r.all() {
 		if strings.EqualFold(f.name, name) {
 			n++
 		}
@@ -55,8 +123,8 @@ func (r *Request) count(name string) int {
 // Header returns the header fields as a map with canonical keys, every value in order.
 // It builds the map on each call.
 func (r *Request) Header() textproto.MIMEHeader {
-	h := make(textproto.MIMEHeader, len(r.fields))
-	for _, f := range r.fields {
+	h := make(textproto.MIMEHeader, len(r.all()))
+	for _, f := range r.all() {
 		k := textproto.CanonicalMIMEHeaderKey(f.name)
 		h[k] = append(h[k], f.value)
 	}
@@ -85,83 +153,114 @@ func refuse(status int, reason string) *HandshakeError {
 // request line, field names that are tokens with the colon right after them, no obsolete
 // line folding, exactly one Host field; anything else is a 400.
 func ParseRequest(b []byte, maxLen int) (req *Request, n int, err *HandshakeError) {
-	end := bytes.Index(b, []byte("\r\n\r\n"))
+	end := headEnd(b)
 	if end < 0 {
-		if len(b) >= maxLen {
-			return nil, 0, refuse(431, "request header fields too large")
-		}
-		if i := bytes.IndexByte(b, '\n'); i >= 0 && (i == 0 || b[i-1] != '\r') {
-			return nil, 0, refuse(400, "a line ends without CR")
-		}
-		return nil, 0, nil
+		return nil, 0, needMore(b, maxLen)
 	}
-	if end+4 > maxLen {
-		return nil, 0, refuse(431, "request header fields too large")
+	req = new(Request)
+	// A copy of the head: req outlives b.
+	if n, err = req.parse(string(b[:end+2]), maxLen); err != nil {
+		return nil, 0, err
 	}
-	n = end + 4
-	if bytes.Count(b[:end+2], []byte("\n")) != bytes.Count(b[:end+2], []byte("\r\n")) {
-		return nil, 0, refuse(400, "a line ends without CR")
+	return req, n, nil
+}
+
+// Parse is ParseRequest into r, without allocating for a request of up to 16 header
+// fields: r's strings are views of b's bytes, valid only until b is modified or reused.
+// n == 0 with a nil error means more bytes are needed.
+func (r *Request) Parse(b []byte, maxLen int) (n int, err *HandshakeError) {
+	end := headEnd(b)
+	if end < 0 {
+		return 0, needMore(b, maxLen)
 	}
-	head := string(b[:end+2]) // every line with its CRLF; the one allocation
+	return r.parse(unsafe.String(&b[0], end+2), maxLen)
+}
+
+// headEnd returns the index of the blank line's CRLFCRLF ending the head at b's front,
+// -1 if it has not arrived.
+func headEnd(b []byte) int { return bytes.Index(b, []byte("\r\n\r\n")) }
+
+// needMore checks the start of a head whose end has not arrived: too long (431), or a
+// line ended without CR (400); nil if more bytes may come.
+func needMore(b []byte, maxLen int) *HandshakeError {
+	if len(b) >= maxLen {
+		return refuse(431, "request header fields too large")
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && (i == 0 || b[i-1] != '\r') {
+		return refuse(400, "a line ends without CR")
+	}
+	return nil
+}
+
+// parse parses head, every line of a request head with its CRLF but not the blank line,
+// into req; it returns the length of the head with the blank line.
+func (req *Request) parse(head string, maxLen int) (n int, err *HandshakeError) {
+	if len(head)+2 > maxLen {
+		return 0, refuse(431, "request header fields too large")
+	}
+	n = len(head) + 2
+	if strings.Count(head, "\n") != strings.Count(head, "\r\n") {
+		return 0, refuse(400, "a line ends without CR")
+	}
 	lineEnd := strings.Index(head, "\r\n")
 	method, rest, ok1 := strings.Cut(head[:lineEnd], " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 || method == "" || target == "" || strings.Contains(proto, " ") {
-		return nil, 0, refuse(400, "malformed request line")
+		return 0, refuse(400, "malformed request line")
 	}
-	req = &Request{Method: method, Target: target, Proto: proto, Head: head}
+	req.Method, req.Target, req.Proto, req.Head = method, target, proto, head
 	if !isToken(req.Method) {
-		return nil, 0, refuse(400, "malformed method")
+		return 0, refuse(400, "malformed method")
 	}
 	major, minor, ok := parseVersion(req.Proto)
 	switch {
 	case !ok:
-		return nil, 0, refuse(400, "malformed HTTP version")
+		return 0, refuse(400, "malformed HTTP version")
 	case major != 1:
-		return nil, 0, refuse(505, "HTTP version not supported")
+		return 0, refuse(505, "HTTP version not supported")
 	case minor < 1:
-		return nil, 0, refuse(400, "a WebSocket upgrade needs HTTP/1.1")
+		return 0, refuse(400, "a WebSocket upgrade needs HTTP/1.1")
 	}
 	if req.Target[0] != '/' && req.Target != "*" && !strings.Contains(req.Target, "://") {
-		return nil, 0, refuse(400, "malformed request target")
+		return 0, refuse(400, "malformed request target")
 	}
 	for _, c := range []byte(req.Target) {
 		if c <= ' ' || c == 0x7F {
-			return nil, 0, refuse(400, "malformed request target")
+			return 0, refuse(400, "malformed request target")
 		}
 	}
-	req.fields = make([]field, 0, strings.Count(head, "\r\n")-1)
+	req.nOwn, req.many = 0, nil
 	for rest := head[lineEnd+2:]; len(rest) > 0; {
 		i := strings.Index(rest, "\r\n")
 		line := rest[:i]
 		rest = rest[i+2:]
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, 0, refuse(400, "obsolete line folding")
+			return 0, refuse(400, "obsolete line folding")
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
-			return nil, 0, refuse(400, "malformed header field")
+			return 0, refuse(400, "malformed header field")
 		}
 		value := strings.Trim(line[colon+1:], " \t")
 		for _, c := range []byte(value) {
 			if c < ' ' && c != '\t' || c == 0x7F {
-				return nil, 0, refuse(400, "a control character in a header field")
+				return 0, refuse(400, "a control character in a header field")
 			}
 		}
-		req.fields = append(req.fields, field{line[:colon], value})
+		req.add(field{line[:colon], value})
 	}
 	switch {
 	case req.count("Host") != 1:
-		return nil, 0, refuse(400, "exactly one Host header field is required")
+		return 0, refuse(400, "exactly one Host header field is required")
 	case req.count("Transfer-Encoding") > 0:
-		return nil, 0, refuse(400, "an upgrade request has no body")
+		return 0, refuse(400, "an upgrade request has no body")
 	}
-	for _, f := range req.fields {
+	for _, f := range req.all() {
 		if strings.EqualFold(f.name, "Content-Length") && f.value != "0" {
-			return nil, 0, refuse(400, "an upgrade request has no body")
+			return 0, refuse(400, "an upgrade request has no body")
 		}
 	}
-	return req, n, nil
+	return n, nil
 }
 
 func parseVersion(p string) (major, minor int, ok bool) {
@@ -214,40 +313,60 @@ type Upgrade struct {
 // CheckUpgrade checks that req asks for a WebSocket: GET, Upgrade: websocket, a
 // Connection field listing upgrade, a Sec-WebSocket-Key of 16 base64 bytes, and version
 // 13 (else 426, and the caller names the version it speaks). The path and the origin
-// are the caller's to check.
-func CheckUpgrade(req *Request) (*Upgrade, *HandshakeError) {
+// are the caller's to check. It allocates only for the subprotocols and extensions the
+// client offers.
+func CheckUpgrade(req *Request) (Upgrade, *HandshakeError) {
 	switch {
 	case req.Method != "GET":
-		return nil, refuse(405, "a WebSocket upgrade is a GET")
+		return Upgrade{}, refuse(405, "a WebSocket upgrade is a GET")
 	case !req.hasToken("Upgrade", "websocket"):
-		return nil, refuse(426, "not a WebSocket upgrade: the Upgrade header must name websocket")
+		return Upgrade{}, refuse(426, "not a WebSocket upgrade: the Upgrade header must name websocket")
 	case !req.hasToken("Connection", "upgrade"):
-		return nil, refuse(400, "the Connection header must list upgrade")
+		return Upgrade{}, refuse(400, "the Connection header must list upgrade")
 	}
-	keys := req.Values("Sec-WebSocket-Key")
-	if len(keys) != 1 {
-		return nil, refuse(400, "exactly one Sec-WebSocket-Key is required")
+	key, n := req.only("Sec-WebSocket-Key")
+	if n != 1 {
+		return Upgrade{}, refuse(400, "exactly one Sec-WebSocket-Key is required")
 	}
 	var raw [18]byte // base64 of 16 bytes is 24 characters, which decode into up to 18
-	if k := keys[0]; len(k) != 24 {
-		return nil, refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64")
-	} else if n, err := base64.StdEncoding.Decode(raw[:], []byte(k)); err != nil || n != 16 {
-		return nil, refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64")
+	var k [24]byte
+	if len(key) != 24 {
+		return Upgrade{}, refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64")
+	} else if n, err := base64.StdEncoding.Decode(raw[:], append(k[:0], key...)); err != nil || n != 16 {
+		return Upgrade{}, refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64")
 	}
-	if v := req.Values("Sec-WebSocket-Version"); len(v) != 1 || v[0] != "13" {
-		return nil, refuse(426, "unsupported Sec-WebSocket-Version: this server speaks 13")
+	if v, n := req.only("Sec-WebSocket-Version"); n != 1 || v != "13" {
+		return Upgrade{}, refuse(426, "unsupported Sec-WebSocket-Version: this server speaks 13")
 	}
-	u := &Upgrade{Key: keys[0], Protocols: Tokens(req.Values("Sec-WebSocket-Protocol")), Extensions: Tokens(req.Values("Sec-WebSocket-Extensions"))}
-	if o := req.Values("Origin"); len(o) > 0 {
-		u.Origin = o[0]
+	u := Upgrade{Key: key}
+	u.Origin, _ = req.only("Origin")
+	if req.count("Sec-WebSocket-Protocol") > 0 {
+		u.Protocols = Tokens(req.Values("Sec-WebSocket-Protocol"))
+	}
+	if req.count("Sec-WebSocket-Extensions") > 0 {
+		u.Extensions = Tokens(req.Values("Sec-WebSocket-Extensions"))
 	}
 	return u, nil
+}
+
+// only returns the first value of the fields called name and how many there are.
+func (r *Request) only(name string) (string, int) {
+	v, n := "", 0
+	for _, f := range r.all() {
+		if strings.EqualFold(f.name, name) {
+			if n == 0 {
+				v = f.value
+			}
+			n++
+		}
+	}
+	return v, n
 }
 
 // hasToken reports whether the fields called name list token, case-insensitively,
 // without allocating.
 func (r *Request) hasToken(name, token string) bool {
-	for _, f := range r.fields {
+	for _, f := range r.all() {
 		if !strings.EqualFold(f.name, name) {
 			continue
 		}

@@ -3,6 +3,7 @@ package websocket
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -166,6 +167,56 @@ func TestParseRequest_GoodUpgrade(t *testing.T) {
 	}
 	if u.Origin != "http://example.com" || strings.Join(u.Protocols, ",") != "chat,superchat" || !AcceptDeflate(u.Extensions) {
 		t.Fatalf("upgrade %+v", u)
+	}
+}
+
+// Parse, in place, reads what ParseRequest reads, a request of more fields than it keeps
+// inline included; KeptHead keeps the request line and the fields that are not the
+// handshake's, and parses again to the same target and fields.
+func TestParse_InPlaceManyFieldsAndKeptHead(t *testing.T) {
+	var extra strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&extra, "X-Field-%d: v%d\r\n", i, i)
+	}
+	raw := strings.Replace(goodRequest, "Origin:", extra.String()+"Origin:", 1)
+	var req Request
+	for cut := range len(raw) - 1 {
+		if n, err := req.Parse([]byte(raw[:cut]), 8192); n != 0 || err != nil {
+			t.Fatalf("a head cut at %d: %d %v", cut, n, err)
+		}
+	}
+	b := []byte(raw)
+	n, herr := req.Parse(b, 8192)
+	if herr != nil || n != len(raw) {
+		t.Fatalf("Parse: n %d, %v", n, herr)
+	}
+	h := req.Header()
+	if len(h) != 8+20 || h.Get("X-Field-19") != "v19" || h.Get("Origin") != "http://example.com" {
+		t.Fatalf("%d fields: %v", len(h), h)
+	}
+	if v := req.Values("x-field-7"); len(v) != 1 || v[0] != "v7" {
+		t.Fatalf("Values: %q", v)
+	}
+	u, herr := CheckUpgrade(&req)
+	if herr != nil || u.Key != "dGhlIHNhbXBsZSBub25jZQ==" {
+		t.Fatalf("CheckUpgrade: %+v, %v", u, herr)
+	}
+	kept := req.KeptHead()
+	for i := range b {
+		b[i] = 0 // the kept head is a copy: the buffer may be reused
+	}
+	again, _, herr := ParseRequest([]byte(kept+"\r\n"), 8192)
+	if herr != nil || again.Target != "/ws?x=1" {
+		t.Fatalf("the kept head %q: %v", kept, herr)
+	}
+	k := again.Header()
+	if len(k) != 1+20+1 || k.Get("Host") != "127.0.0.1" || k.Get("X-Field-0") != "v0" || k.Get("Origin") == "" {
+		t.Fatalf("kept fields %v", k)
+	}
+	for _, f := range []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions"} {
+		if _, ok := k[f]; ok {
+			t.Errorf("the kept head has the handshake's %s", f)
+		}
 	}
 }
 
