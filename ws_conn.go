@@ -168,8 +168,10 @@ func (w *wsConn[T]) limit() int64 { return int64(w.st.s.srv.cfg.MaxRequestLength
 // nothing.
 func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 	s := w.st.s
-	w.heard.Store(time.Now().UnixNano())
-	w.pinged.Store(0)
+	if w.cfg.PingInterval > 0 { // only pings read them: no clock read per read without
+		w.heard.Store(time.Now().UnixNano())
+		w.pinged.Store(0)
+	}
 	data := buf
 	for len(data) > 0 && !w.is(wsPeerDone) {
 		if s.closed.Load() != 0 && !w.is(wsClosing) {
