@@ -147,6 +147,40 @@ func TestStartTLS(t *testing.T) {
 	}
 }
 
+// TestStartTLS_ReplyBeforePause: the server's reply to STARTTLS may reach the reader
+// before StartTLS has paused the send queue behind its request; the reader then waits for
+// the pause, and resumes the queue after it: a refusal leaves the queue running. (The
+// reader resumed first once, and the pause that followed held every later request: the
+// next Request timed out.)
+func TestStartTLS_ReplyBeforePause(t *testing.T) {
+	cert, roots := selfSigned(t)
+	addr := startTLSServer(t, cert)
+	c := dial(t, client.Config{Addr: addr, Filter: filter.CommandLine()})
+	ctx := testCtx(t)
+	replied := make(chan struct{}, 1)
+	defer client.SetStartTLSHooks(func() {
+		// Hold StartTLS between its send and its pause until the reader has the reply.
+		select {
+		case <-replied:
+		case <-ctx.Done():
+		}
+	}, func() { replied <- struct{}{} })()
+	isOK := func(m client.Message) bool { return string(m.Frame) == "OK\r\n" }
+	if m, err := c.StartTLS(ctx, &tls.Config{RootCAs: roots}, isOK, []byte("NOTLS\r\n")); !errors.Is(err, client.ErrStartTLSRefused) || string(m.Frame) != "NO\r\n" {
+		t.Fatalf("refused: %q, %v", m.Frame, err)
+	}
+	if m, err := c.Request(ctx, []byte("ECHO b\r\n")); err != nil || string(m.Frame) != "plain b\r\n" {
+		t.Fatalf("after a refusal: %q, %v", m.Frame, err)
+	}
+	// And an accepted upgrade whose reply came first handshakes once the queue is paused.
+	if _, err := c.StartTLS(ctx, &tls.Config{RootCAs: roots}, isOK, []byte("STARTTLS\r\n")); err != nil {
+		t.Fatalf("accepted: %v", err)
+	}
+	if m, err := c.Request(ctx, []byte("ECHO c\r\n")); err != nil || string(m.Frame) != "tls c\r\n" {
+		t.Fatalf("after the upgrade: %q, %v", m.Frame, err)
+	}
+}
+
 // TestStartTLSHandshakeFails: a handshake that fails (the server's certificate is not
 // trusted) loses the connection, and StartTLS says why.
 func TestStartTLSHandshakeFails(t *testing.T) {

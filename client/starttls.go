@@ -20,7 +20,16 @@ var ErrStartTLSRefused = errors.New("client: STARTTLS refused")
 type tlsUpgrade struct {
 	cfg    *tls.Config
 	accept func(Message) bool
+	// paused is closed once StartTLS has paused the send queue behind its request (or
+	// given up). The reply may arrive before that: the reader waits for it, or its
+	// Resume could come first and the Pause after it would hold the queue for good
+	// (and a handshake could start while other sends still write plaintext).
+	paused chan struct{}
 }
+
+// Test hooks: after StartTLS sent its request, before it pauses the queue; when the
+// reader takes a STARTTLS reply.
+var testHookStartTLSSent, testHookStartTLSReply func()
 
 // switchTLS is a STARTTLS reply the reader has taken and acts on before it reads on.
 type switchTLS struct {
@@ -63,7 +72,7 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config, accept func(reply 
 		cfg.ServerName, _, _ = net.SplitHostPort(c.cfg.Addr)
 	}
 	w := newWaiter(0)
-	w.upgrade = &tlsUpgrade{cfg: cfg, accept: accept}
+	w.upgrade = &tlsUpgrade{cfg: cfg, accept: accept, paused: make(chan struct{})}
 	select {
 	case l.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -73,11 +82,15 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config, accept func(reply 
 		if err = l.send(parts, c.cfg.SendTimeout); err != nil {
 			l.unregister(w, false)
 		} else {
+			if testHookStartTLSSent != nil {
+				testHookStartTLSSent()
+			}
 			// What was queued before, the request included, leaves in plaintext; what
 			// is queued from now on waits for the reader's verdict (Resume).
 			l.q.Pause()
 		}
 	}
+	close(w.upgrade.paused) // the reader may see the reply only once w is registered
 	<-l.turn
 	if err != nil {
 		return Message{}, err
@@ -92,6 +105,10 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config, accept func(reply 
 // reader of what comes next, and an error that ends the link.
 func (l *link) startTLS(sw *switchTLS, rd *netread.Reader) (*netread.Reader, error) {
 	up := sw.w.upgrade
+	if testHookStartTLSReply != nil {
+		testHookStartTLSReply()
+	}
+	<-up.paused
 	defer l.q.Resume()
 	if up.accept != nil && !up.accept(sw.msg) {
 		l.answer(sw.w, result{msg: sw.msg, err: fmt.Errorf("%w: %q", ErrStartTLSRefused, sw.msg.Frame)})
