@@ -218,6 +218,49 @@ func BenchmarkSendTo(b *testing.B) {
 	}
 }
 
+// BenchmarkRoundTrip: one caller, one call at a time, so ns/op is a call's round trip
+// on an otherwise idle process: a raw NATS request/reply (nc.Request, the replier
+// answering at once), and a remote SendTo. A SendTo that reports its verdict needs at
+// least one such round trip; with benchSenders callers, each waiting for its verdict,
+// SendTo can do at most benchSenders calls per round trip, whatever it batches: the
+// "ceiling msgs/s" metric (benchSenders ÷ round trip), to compare with BenchmarkRawNATS.
+func BenchmarkRoundTrip(b *testing.B) {
+	ceiling := func(b *testing.B) {
+		b.ReportMetric(float64(benchSenders)*float64(b.N)/b.Elapsed().Seconds(), "ceiling-msgs/s")
+	}
+	b.Run("rawNATSRequest", func(b *testing.B) {
+		req, rep := natsPair(b)
+		s, _ := rep.Subscribe("req", func(m *nats.Msg) { m.Respond(nil) })
+		s.SetPendingLimits(-1, -1)
+		rep.Flush()
+		msg := make([]byte, benchPayload)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := req.Request("req", msg, 10*time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ceiling(b)
+	})
+	b.Run("SendTo", func(b *testing.B) {
+		sb := newSendBench(b, true)
+		msg := benchMsg()
+		read := sb.countLines(b.N)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if err := sb.a.SendTo(ctx, sb.c.id, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		read.Wait()
+		ceiling(b)
+	})
+}
+
 // BenchmarkPost: Post from node a to a session of node b by benchSenders goroutines;
 // each makes every postWindow-th send a SendTo, which returns once the owner has
 // handled everything the goroutine posted before (the flow control a Post caller

@@ -297,17 +297,28 @@ type waiter struct {
 var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan error, 1)} }}
 
 // pendingCalls are the calls of this node waiting for acknowledgements, by sequence.
+//
+// Sequences are given in order, and calls are answered in about that order, so the
+// table is a ring indexed by sequence: a call finds its slot without hashing, and
+// leaves it without a map's deletion. A call still waiting when its slot comes round
+// again (one that waits for a slow node while pendingRing others are made) moves to
+// the overflow map.
 type pendingCalls struct {
-	mu   sync.Mutex
-	seq  uint64
-	m    map[uint64]*waiter
-	down atomic.Bool // the link is down: no call may wait
+	mu       sync.Mutex
+	seq      uint64
+	ring     *[pendingRing]*waiter // by seq % pendingRing; allocated by the first call
+	overflow map[uint64]*waiter    // waiters that the ring's newer calls displaced
+	down     atomic.Bool           // the link is down: no call may wait
 	// tick counts heartbeat intervals (failSilent): a coarse clock for the waiters,
 	// cheaper than reading the time on every call.
 	tick atomic.Uint64
 
 	answers []answer // onAck's scratch: its goroutine only
 }
+
+// pendingRing is the size of the pending calls' ring: several times the calls a
+// node has waiting at once under load.
+const pendingRing = 4096
 
 type answer struct {
 	w      *waiter
@@ -321,22 +332,60 @@ func (p *pendingCalls) add(w *waiter) (uint64, bool) {
 	if p.down.Load() {
 		return 0, false
 	}
-	if p.m == nil {
-		p.m = make(map[uint64]*waiter)
+	if p.ring == nil {
+		p.ring = new([pendingRing]*waiter)
 	}
 	p.seq++
 	w.seq = p.seq
-	p.m[p.seq] = w
+	slot := &p.ring[p.seq%pendingRing]
+	if old := *slot; old != nil {
+		if p.overflow == nil {
+			p.overflow = make(map[uint64]*waiter)
+		}
+		p.overflow[old.seq] = old
+	}
+	*slot = w
 	return p.seq, true
+}
+
+// takeLocked removes the waiter of seq from the table; nil if it has gone (answered,
+// or given up).
+func (p *pendingCalls) takeLocked(seq uint64) *waiter {
+	if p.ring == nil {
+		return nil
+	}
+	slot := &p.ring[seq%pendingRing]
+	if w := *slot; w != nil && w.seq == seq {
+		*slot = nil
+		return w
+	}
+	if w := p.overflow[seq]; w != nil {
+		delete(p.overflow, seq)
+		return w
+	}
+	return nil
 }
 
 // take removes the waiter of seq; nil if it has gone (answered, or given up).
 func (p *pendingCalls) take(seq uint64) *waiter {
 	p.mu.Lock()
-	w := p.m[seq]
-	delete(p.m, seq)
+	w := p.takeLocked(seq)
 	p.mu.Unlock()
 	return w
+}
+
+// each calls f for every waiting call, with p.mu held.
+func (p *pendingCalls) each(f func(*waiter)) {
+	if p.ring != nil {
+		for _, w := range p.ring {
+			if w != nil {
+				f(w)
+			}
+		}
+	}
+	for _, w := range p.overflow {
+		f(w)
+	}
 }
 
 // acknowledge answers the calls of an acknowledgement batch (sequence, status pairs),
@@ -351,8 +400,7 @@ func (p *pendingCalls) acknowledge(data []byte) bool {
 		if r.bad {
 			break
 		}
-		if w := p.m[seq]; w != nil {
-			delete(p.m, seq)
+		if w := p.takeLocked(seq); w != nil {
 			p.answers = append(p.answers, answer{w, status})
 		}
 	}
@@ -369,11 +417,13 @@ func (p *pendingCalls) acknowledge(data []byte) bool {
 func (p *pendingCalls) fail(node string, err error, match func(*waiter) bool) {
 	p.mu.Lock()
 	var gone []*waiter
-	for seq, w := range p.m {
+	p.each(func(w *waiter) {
 		if w.node == node && match(w) {
 			gone = append(gone, w)
-			delete(p.m, seq)
 		}
+	})
+	for _, w := range gone {
+		p.takeLocked(w.seq)
 	}
 	p.mu.Unlock()
 	for _, w := range gone {
@@ -389,11 +439,11 @@ func (p *pendingCalls) failSilent(k uint64, live func(node string) bool) {
 	old := func(w *waiter) bool { return now-w.tick > k }
 	p.mu.Lock()
 	var nodes []string
-	for _, w := range p.m {
+	p.each(func(w *waiter) {
 		if old(w) && !slices.Contains(nodes, w.node) && !live(w.node) {
 			nodes = append(nodes, w.node)
 		}
-	}
+	})
 	p.mu.Unlock()
 	for _, node := range nodes {
 		p.fail(node, &goneError{node: node, session: true}, old)
@@ -403,8 +453,12 @@ func (p *pendingCalls) failSilent(k uint64, live func(node string) bool) {
 // failAll answers every waiting call with err.
 func (p *pendingCalls) failAll(err error) {
 	p.mu.Lock()
-	ws := p.m
-	p.m = nil
+	var ws []*waiter
+	p.each(func(w *waiter) { ws = append(ws, w) })
+	if p.ring != nil {
+		clear(p.ring[:])
+	}
+	p.overflow = nil
 	p.mu.Unlock()
 	for _, w := range ws {
 		w.done <- err

@@ -339,3 +339,55 @@ func TestSendTo_UDPDatagrams(t *testing.T) {
 		}
 	}
 }
+
+// A call that waits while the pending ring comes round is moved to the overflow map,
+// and still answered: by its acknowledgement, or by failAll.
+func TestPendingRingOverflow(t *testing.T) {
+	var p pendingCalls
+	newWaiter := func() *waiter { return &waiter{done: make(chan error, 1), node: "b"} }
+	ack := func(seq uint64, status byte) {
+		t.Helper()
+		if !p.acknowledge(append(appendUvarint(nil, seq), status)) {
+			t.Fatal("malformed acknowledgement")
+		}
+	}
+	slow := newWaiter()
+	slowSeq, _ := p.add(slow)
+	// Calls answered as they come, while slow waits.
+	for range pendingRing + 10 {
+		w := newWaiter()
+		seq, _ := p.add(w)
+		ack(seq, ackOK)
+		if err := <-w.done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(p.overflow) != 1 {
+		t.Fatalf("overflow holds %d waiters, want 1", len(p.overflow))
+	}
+	ack(slowSeq, ackQueueFull)
+	if err := <-slow.done; err != supersocket.ErrSendQueueFull {
+		t.Fatalf("slow call: %v, want ErrSendQueueFull", err)
+	}
+	if p.take(slowSeq) != nil || len(p.overflow) != 0 {
+		t.Fatal("an answered call is still in the table")
+	}
+	// Displaced again, then failed with the rest.
+	slow = newWaiter()
+	slowSeq, _ = p.add(slow)
+	var waiting []*waiter
+	for range pendingRing {
+		w := newWaiter()
+		p.add(w)
+		waiting = append(waiting, w)
+	}
+	p.failAll(ErrDisconnected)
+	for _, w := range append(waiting, slow) {
+		if err := <-w.done; err != ErrDisconnected {
+			t.Fatalf("call %d: %v, want ErrDisconnected", w.seq, err)
+		}
+	}
+	if p.take(slowSeq) != nil || len(p.overflow) != 0 {
+		t.Fatal("failAll left calls in the table")
+	}
+}
