@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -201,13 +202,20 @@ func (sb *sendBench) runEach(b *testing.B, sender func(ctx context.Context, pb *
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs := ms.Mallocs
 	b.RunParallel(func(pb *testing.PB) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		sender(ctx, pb)
 	})
 	read.Wait()
+	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	// allocs/op rounded down to a whole number: the fraction, from every goroutine of
+	// the process (the receiving node's, NATS's, the client's included).
+	b.ReportMetric(float64(ms.Mallocs-mallocs)/float64(b.N), "mallocs/msg")
 	cpu.report(b)
 }
 
