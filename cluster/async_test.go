@@ -363,3 +363,35 @@ func TestSendToAsync_Disconnected(t *testing.T) {
 		t.Fatalf("done called %d times for 50 calls", got)
 	}
 }
+
+// SendTo to a node that does not answer ends with its context (cancelled, past its
+// deadline) or RequestTimeout, as SendToAsync does.
+func TestSendTo_ContextEnds(t *testing.T) {
+	ns := startNATS(t)
+	cfg := testConfig(ns.ClientURL(), "a")
+	cfg.RequestTimeout = 300 * time.Millisecond
+	cfg.NodeTimeout = 5 * time.Second
+	a := newNode(t, cfg)
+	silentNode(t, ns.ClientURL(), "zz")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	if err := a.SendTo(ctx, "zz-1-1", []byte("x\r\n")); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	if took := time.Since(start); took < 90*time.Millisecond || took > 250*time.Millisecond {
+		t.Fatalf("cancelled after %v; want 100 ms", took)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if err := a.SendTo(short, "zz-1-1", []byte("x\r\n")); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("deadline: %v", err)
+	}
+	start = time.Now()
+	if err := a.SendTo(context.Background(), "zz-1-1", []byte("x\r\n")); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("no deadline: %v", err)
+	}
+	if took := time.Since(start); took < 290*time.Millisecond || took > time.Second {
+		t.Fatalf("no deadline: after %v; want RequestTimeout, 300 ms", took)
+	}
+}
