@@ -395,3 +395,45 @@ func TestSendTo_ContextEnds(t *testing.T) {
 		t.Fatalf("no deadline: after %v; want RequestTimeout, 300 ms", took)
 	}
 }
+
+// A context per call: their watches do not pile up (at most maxIdleWatches kept once
+// their calls have their verdicts), and none is left once the node has stopped.
+func TestSendToAsync_ContextPerCall(t *testing.T) {
+	a, b := twoNodes(t)
+	c := dial(t, b)
+	const calls = 2 * maxIdleWatches
+	v := newVerdicts(t, calls)
+	var cancels []context.CancelFunc
+	for i := range calls {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		a.SendToAsync(ctx, c.id, fmt.Appendf(nil, "m%d\r\n", i), v.done(i))
+	}
+	for i := range calls {
+		if err := v.wait(i, 5*time.Second); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if got, want := c.line(), fmt.Sprintf("m%d", i); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	l := a.link.Load()
+	l.pending.mu.Lock()
+	kept, idle := len(l.pending.watches), l.pending.idleWatches
+	l.pending.mu.Unlock()
+	if kept > maxIdleWatches || idle != kept {
+		t.Fatalf("%d watches kept (%d idle) after %d calls of their own contexts; want at most %d, all idle", kept, idle, calls, maxIdleWatches)
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	if got := v.calls.Load(); got != calls {
+		t.Fatalf("done called %d times for %d calls", got, calls)
+	}
+	a.Stop()
+	l.pending.mu.Lock()
+	defer l.pending.mu.Unlock()
+	if len(l.pending.watches) != 0 || l.pending.idleWatches != 0 {
+		t.Fatalf("%d watches left after Stop", len(l.pending.watches))
+	}
+}

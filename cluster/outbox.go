@@ -313,7 +313,8 @@ func (w *waiter) resetAsync() {
 
 // ctxWatch fails the SendToAsync calls of one context (by its Done channel) when it
 // ends: one context.AfterFunc per context, however many calls use it, kept while
-// calls of it wait and until the next heartbeat after the last one (expire).
+// calls of it wait and, for up to maxIdleWatches contexts, until the next heartbeat
+// after the last one (expire).
 type ctxWatch struct {
 	ctx  context.Context
 	done <-chan struct{}
@@ -352,6 +353,7 @@ type pendingCalls struct {
 	room       chan struct{}
 
 	watches     map[<-chan struct{}]*ctxWatch // SendToAsync's contexts, by Done channel
+	idleWatches int                           // watches without calls (n == 0)
 	sendErrors  *atomic.Uint64                // the node's failed remote sends
 	expireTicks uint64                        // RequestTimeout in ticks
 	timeout     time.Duration                 // RequestTimeout
@@ -402,23 +404,39 @@ func (p *pendingCalls) takeLocked(seq uint64) *waiter {
 	slot := &p.ring[seq%pendingRing]
 	if w := *slot; w != nil && w.seq == seq {
 		*slot = nil
-		leftLocked(w)
+		p.leftLocked(w)
 		return w
 	}
 	if w := p.overflow[seq]; w != nil {
 		delete(p.overflow, seq)
-		leftLocked(w)
+		p.leftLocked(w)
 		return w
 	}
 	return nil
 }
 
-// leftLocked notes that w has left the table.
-func leftLocked(w *waiter) {
-	if w.watch != nil {
-		w.watch.n--
+// leftLocked notes that w has left the table. A context's watch that no call uses
+// any more is kept for the context's next calls (until the next heartbeat: expire),
+// unless maxIdleWatches are kept already: then it is stopped now, so that contexts
+// made per call do not pile up.
+func (p *pendingCalls) leftLocked(w *waiter) {
+	wt := w.watch
+	if wt == nil {
+		return
 	}
+	if wt.n--; wt.n > 0 || p.watches[wt.done] != wt {
+		return
+	}
+	if p.idleWatches < maxIdleWatches {
+		p.idleWatches++
+		return
+	}
+	wt.stop()
+	delete(p.watches, wt.done)
 }
+
+// maxIdleWatches bounds the watches of contexts without waiting calls that are kept.
+const maxIdleWatches = 256
 
 // answer gives a call that has left the table its verdict: a SendTo's on its channel;
 // a SendToAsync's to its callback, after its waiter and its room are released.
@@ -497,6 +515,8 @@ func (p *pendingCalls) watchLocked(w *waiter) {
 		// released it: a context that has ended already finds w in the table.
 		wt.stop = context.AfterFunc(w.ctx, func() { p.cancelWatch(wt) })
 		p.watches[done] = wt
+	} else if wt.n == 0 {
+		p.idleWatches--
 	}
 	wt.n++
 	w.watch, w.ctx = wt, nil
@@ -507,6 +527,9 @@ func (p *pendingCalls) cancelWatch(wt *ctxWatch) {
 	p.mu.Lock()
 	if p.watches[wt.done] == wt {
 		delete(p.watches, wt.done)
+		if wt.n == 0 {
+			p.idleWatches--
+		}
 	}
 	if wt.n == 0 { // the usual end of a context: its calls have their verdicts
 		p.mu.Unlock()
@@ -566,6 +589,7 @@ func (p *pendingCalls) stopWatchesLocked(all bool) {
 			delete(p.watches, done)
 		}
 	}
+	p.idleWatches = 0
 }
 
 // take removes the waiter of seq; nil if it has gone (answered, or given up).
@@ -658,7 +682,7 @@ func (p *pendingCalls) failAll(err error) {
 	p.mu.Lock()
 	var ws []*waiter
 	p.each(func(w *waiter) {
-		leftLocked(w)
+		p.leftLocked(w)
 		ws = append(ws, w)
 	})
 	if p.ring != nil {
