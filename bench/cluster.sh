@@ -8,6 +8,8 @@
 # per-round ratios the targets name:
 #
 #   remote SendTo ÷ raw NATS, remote Post ÷ raw NATS       (msgs/s, target ≥ 0.5)
+#   remote SendToAsync ÷ raw NATS                           (SENDERS goroutines, WINDOW calls
+#                                                            in flight each; target ≥ 0.5)
 #   room fan-out over 3 nodes ÷ on 1 node                   (deliveries/s, target ≥ 0.5)
 #
 # and the latency benchmark's figures (p50/p99 of local and remote sends at half the
@@ -23,9 +25,10 @@
 #   bench/cluster.sh                       ROUNDS=5, every benchmark
 #   ROUNDS=8 BENCH='RawNATS|SendTo' bench/cluster.sh
 #   SENDERS=256 bench/cluster.sh           more concurrent SendTo callers (default 64)
+#   WINDOW=16 BENCH='RawNATS$|SendToAsync' bench/cluster.sh   SendToAsync calls in flight per sender (default 64)
 #   BASE=main BENCH='RawNATS$|SendTo/remote' bench/cluster.sh   this tree against main
 #
-# Settings (environment): ROUNDS=5 BENCHTIME=1s BENCH=. SENDERS=64 OUT=<dir>
+# Settings (environment): ROUNDS=5 BENCHTIME=1s BENCH=. SENDERS=64 WINDOW=64 OUT=<dir>
 #                         BASE=<commit> BASEBENCH='SendTo/remote'
 set -euo pipefail
 
@@ -35,6 +38,7 @@ ROUNDS=${ROUNDS:-5}
 BENCHTIME=${BENCHTIME:-1s}
 BENCH=${BENCH:-.}
 export SENDERS=${SENDERS:-64}
+export WINDOW=${WINDOW:-64}
 OUT=${OUT:-$(mktemp -d /tmp/supersocket-cluster-bench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -52,7 +56,7 @@ fi
 	echo "date: $(date -u +%FT%TZ)"
 	echo "commit: $(cd "$root" && git rev-parse --short HEAD)$(cd "$root" && git diff --quiet || echo '+dirty')"
 	echo "cpus: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "senders: $SENDERS; rounds: $ROUNDS; benchtime: $BENCHTIME"
+	echo "senders: $SENDERS; window: $WINDOW; rounds: $ROUNDS; benchtime: $BENCHTIME"
 	[ -z "$BASE" ] || echo "base: $BASE ($(cd "$root" && git rev-parse --short "$BASE")), running $BASEBENCH"
 } | tee "$OUT/machine.txt"
 
@@ -91,18 +95,20 @@ function metric(line, unit,   i, n, f) {
 function name(line) { sub(/-[0-9]+$/, "", line); split(line, f, /[ \t]+/); x = f[1]; sub(/-[0-9]+$/, "", x); return x }
 function flush() {
 	if (raw != "" && remote != "") ratios["SendTo remote ÷ raw NATS"] = ratios["SendTo remote ÷ raw NATS"] " " remote / raw
+	if (raw != "" && async != "") ratios["SendToAsync remote ÷ raw NATS"] = ratios["SendToAsync remote ÷ raw NATS"] " " async / raw
 	if (raw != "" && post != "") ratios["Post remote ÷ raw NATS"] = ratios["Post remote ÷ raw NATS"] " " post / raw
 	if (one != "" && three != "") ratios["room 3 nodes ÷ 1 node"] = ratios["room 3 nodes ÷ 1 node"] " " three / one
 	if (raw != "" && ceil != "") ratios["ceiling (SENDERS ÷ round trip) ÷ raw NATS"] = ratios["ceiling (SENDERS ÷ round trip) ÷ raw NATS"] " " ceil / raw
 	if (raw != "" && bremote != "") ratios["base SendTo remote ÷ raw NATS"] = ratios["base SendTo remote ÷ raw NATS"] " " bremote / raw
 	if (raw != "" && bpost != "") ratios["base Post remote ÷ raw NATS"] = ratios["base Post remote ÷ raw NATS"] " " bpost / raw
-	raw = remote = post = one = three = ceil = bremote = bpost = ""
+	raw = remote = async = post = one = three = ceil = bremote = bpost = ""
 }
 /^round-end/ { flush(); next }
 /^Benchmark/ {
 	n = name($1)
 	if (n == "BenchmarkRawNATS") raw = metric($0, "msgs/s")
 	if (n == "BenchmarkSendTo/remote") remote = metric($0, "msgs/s")
+	if (n == "BenchmarkSendToAsync/remote") async = metric($0, "msgs/s")
 	if (n == "BenchmarkPost/remote") post = metric($0, "msgs/s")
 	if (n == "BenchmarkRoomFanout/1node") one = metric($0, "deliveries/s")
 	if (n == "BenchmarkRoomFanout/3nodes") three = metric($0, "deliveries/s")

@@ -3,9 +3,11 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -30,6 +32,15 @@ const benchPayload = 64
 // SENDERS, default 64).
 var benchSenders = func() int {
 	if n, err := strconv.Atoi(os.Getenv("SENDERS")); err == nil && n >= 2 {
+		return n
+	}
+	return 64
+}()
+
+// asyncWindow is the number of SendToAsync calls each sender goroutine keeps in flight
+// (environment WINDOW, default 64).
+var asyncWindow = func() int {
+	if n, err := strconv.Atoi(os.Getenv("WINDOW")); err == nil && n >= 1 {
 		return n
 	}
 	return 64
@@ -177,20 +188,34 @@ func where(remote bool) string {
 // calls from 1), waits until the client has read every message, and reports msgs/s
 // and the CPU time per message.
 func (sb *sendBench) run(b *testing.B, send func(ctx context.Context, i int)) {
+	sb.runEach(b, func(ctx context.Context, pb *testing.PB) {
+		for i := 1; pb.Next(); i++ {
+			send(ctx, i)
+		}
+	})
+}
+
+// runEach is run with each sender goroutine's loop given whole.
+func (sb *sendBench) runEach(b *testing.B, sender func(ctx context.Context, pb *testing.PB)) {
 	read := sb.countLines(b.N)
 	b.SetParallelism(max(benchSenders/2, 1)) // GOMAXPROCS is 2 here
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs := ms.Mallocs
 	b.RunParallel(func(pb *testing.PB) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for i := 1; pb.Next(); i++ {
-			send(ctx, i)
-		}
+		sender(ctx, pb)
 	})
 	read.Wait()
+	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	// allocs/op rounded down to a whole number: the fraction, from every goroutine of
+	// the process (the receiving node's, NATS's, the client's included).
+	b.ReportMetric(float64(ms.Mallocs-mallocs)/float64(b.N), "mallocs/msg")
 	cpu.report(b)
 }
 
@@ -216,6 +241,65 @@ func BenchmarkSendTo(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSendToAsync: SendToAsync from node a to a session of node b by benchSenders
+// goroutines, each keeping up to asyncWindow calls in flight (a slot per call, taken
+// before the call and given back by its done; a goroutine that has no free slot waits
+// for one), delivered to a TCP client that reads everything. A call refused with a
+// full queue is made again by its goroutine (retries).
+func BenchmarkSendToAsync(b *testing.B) {
+	b.Run("remote", func(b *testing.B) {
+		sb := newSendBench(b, true)
+		msg := benchMsg()
+		var failed atomic.Int64
+		sb.runEach(b, func(ctx context.Context, pb *testing.PB) {
+			slots := make(chan struct{}, asyncWindow)
+			var owed atomic.Int64 // refused calls to make again
+			done := func(err error) {
+				if err != nil {
+					if !errors.Is(err, supersocket.ErrSendQueueFull) {
+						panic(err) // not b.Fatal: this is not the benchmark's goroutine
+					}
+					failed.Add(1)
+					owed.Add(1)
+				}
+				<-slots
+			}
+			send := func() {
+				slots <- struct{}{}
+				sb.a.SendToAsync(ctx, sb.c.id, msg, done)
+			}
+			retry := func() {
+				if owed.Load() > 0 {
+					time.Sleep(50 * time.Microsecond)
+					for owed.Load() > 0 {
+						owed.Add(-1)
+						send()
+					}
+				}
+			}
+			for pb.Next() {
+				send()
+				retry()
+			}
+			for {
+				for range asyncWindow { // every verdict in
+					slots <- struct{}{}
+				}
+				if owed.Load() == 0 {
+					return
+				}
+				for range asyncWindow {
+					<-slots
+				}
+				retry()
+			}
+		})
+		b.ReportMetric(float64(failed.Load()), "retries")
+		b.ReportMetric(float64(b.N)/float64(sb.a.ClusterStats().MessagesOut), "sends/natsmsg")
+		b.ReportMetric(float64(b.N)/float64(sb.b.ClusterStats().MessagesOut), "sends/ack")
+	})
 }
 
 // BenchmarkRoundTrip: one caller, one call at a time, so ns/op is a call's round trip

@@ -51,6 +51,11 @@ type Config struct {
 	// MaxRequests bounds the Request handlers the node runs at once; a request past it
 	// fails with ErrBusy. Default 256.
 	MaxRequests int
+	// MaxInFlight bounds the SendToAsync calls of this node waiting for their verdicts
+	// at once (each holds its message until its batch is published, and a small record
+	// until the verdict): past it, SendToAsync waits for one to be answered, or for its
+	// context to end. Default 8192.
+	MaxInFlight int
 
 	// Logger receives the cluster's logs. Default: the server's logger.
 	Logger *slog.Logger
@@ -64,6 +69,7 @@ const (
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultQueryTimeout      = time.Second
 	DefaultMaxRequests       = 256
+	DefaultMaxInFlight       = 8192
 	minUserTTL               = 300 * time.Millisecond
 )
 
@@ -147,6 +153,12 @@ func (c Config) withDefaults(log *slog.Logger) (Config, error) {
 		return c, fmt.Errorf("cluster: config: MaxRequests: must not be negative, got %d", c.MaxRequests)
 	case c.MaxRequests == 0:
 		c.MaxRequests = DefaultMaxRequests
+	}
+	switch {
+	case c.MaxInFlight < 0:
+		return c, fmt.Errorf("cluster: config: MaxInFlight: must not be negative, got %d", c.MaxInFlight)
+	case c.MaxInFlight == 0:
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.Logger == nil {
 		c.Logger = log

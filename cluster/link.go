@@ -118,6 +118,10 @@ func (n *Node[T]) join() (joined bool, err error) {
 		stale:     make(map[string]uint64),
 	}
 	l.acks.prefix = n.cfg.Prefix + ".node."
+	l.pending.maxAsync = int64(n.cfg.MaxInFlight)
+	l.pending.sendErrors = &n.stats.remoteSendErrors
+	l.pending.timeout = n.cfg.RequestTimeout
+	l.pending.expireTicks = uint64((n.cfg.RequestTimeout + n.cfg.HeartbeatInterval - 1) / n.cfg.HeartbeatInterval)
 	l.outboxes.Store(&outboxes{})
 	if n.cfg.Conn != nil {
 		l.nc = n.cfg.Conn

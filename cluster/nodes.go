@@ -155,6 +155,7 @@ func (n *Node[T]) heartbeats(l *link) {
 				n.publishHeartbeat(l, heartbeat{NodeInfo: n.info()})
 				n.reapPeers()
 				l.pending.failSilent(uint64((n.cfg.NodeTimeout+n.cfg.HeartbeatInterval-1)/n.cfg.HeartbeatInterval), n.isLive)
+				l.pending.expire()
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"cmp"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -286,12 +288,38 @@ func (n *Node[T]) publishBatch(l *link, ob *outbox, bt batch) {
 
 // waiter is a call waiting for its acknowledgement. Waiters are pooled with their
 // channel and timer: a call allocates neither.
+//
+// A SendTo waits on done; a SendToAsync call has cb instead, which whoever takes the
+// waiter out of the table calls (answer).
 type waiter struct {
 	done  chan error // buffered: whoever takes the waiter out of the table sends once
 	node  string
 	tick  uint64 // pendingCalls.tick when the call was made
 	seq   uint64
 	timer *time.Timer // for a context without a deadline
+
+	// SendToAsync's.
+	cb      func(error)
+	sid     string          // the session: ErrNoSession's detail
+	ctx     context.Context // its context, when it can end (until add has its watch)
+	watch   *ctxWatch       // the watch of ctx; nil when ctx cannot end
+	expires bool            // ctx has no deadline: RequestTimeout applies (expire)
+}
+
+// resetAsync clears SendToAsync's fields before the waiter goes back to the pool.
+func (w *waiter) resetAsync() {
+	w.cb, w.sid, w.ctx, w.watch, w.expires = nil, "", nil, nil, false
+}
+
+// ctxWatch fails the SendToAsync calls of one context (by its Done channel) when it
+// ends: one context.AfterFunc per context, however many calls use it, kept while
+// calls of it wait and, for up to maxIdleWatches contexts, until the next heartbeat
+// after the last one (expire).
+type ctxWatch struct {
+	ctx  context.Context
+	done <-chan struct{}
+	stop func() bool
+	n    int // calls of it in the table
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan error, 1)} }}
@@ -314,11 +342,27 @@ type pendingCalls struct {
 	tick atomic.Uint64
 
 	answers []answer // onAck's scratch: its goroutine only
+
+	// SendToAsync's bound: async counts its calls from reserve to answer, at most
+	// maxAsync; callers past it wait for room, closed (and renewed) by a release that
+	// finds roomWanted.
+	async      atomic.Int64
+	maxAsync   int64
+	roomWanted atomic.Bool
+	roomMu     sync.Mutex
+	room       chan struct{}
+
+	watches     map[<-chan struct{}]*ctxWatch // SendToAsync's contexts, by Done channel
+	idleWatches int                           // watches without calls (n == 0)
+	sendErrors  *atomic.Uint64                // the node's failed remote sends
+	expireTicks uint64                        // RequestTimeout in ticks
+	timeout     time.Duration                 // RequestTimeout
 }
 
 // pendingRing is the size of the pending calls' ring: several times the calls a
-// node has waiting at once under load.
-const pendingRing = 4096
+// node has waiting at once under load (Config.MaxInFlight's default of SendToAsync's,
+// and the SendTo callers).
+const pendingRing = 16384
 
 type answer struct {
 	w      *waiter
@@ -334,6 +378,9 @@ func (p *pendingCalls) add(w *waiter) (uint64, bool) {
 	}
 	if p.ring == nil {
 		p.ring = new([pendingRing]*waiter)
+	}
+	if w.ctx != nil {
+		p.watchLocked(w)
 	}
 	p.seq++
 	w.seq = p.seq
@@ -357,13 +404,192 @@ func (p *pendingCalls) takeLocked(seq uint64) *waiter {
 	slot := &p.ring[seq%pendingRing]
 	if w := *slot; w != nil && w.seq == seq {
 		*slot = nil
+		p.leftLocked(w)
 		return w
 	}
 	if w := p.overflow[seq]; w != nil {
 		delete(p.overflow, seq)
+		p.leftLocked(w)
 		return w
 	}
 	return nil
+}
+
+// leftLocked notes that w has left the table. A context's watch that no call uses
+// any more is kept for the context's next calls (until the next heartbeat: expire),
+// unless maxIdleWatches are kept already: then it is stopped now, so that contexts
+// made per call do not pile up.
+func (p *pendingCalls) leftLocked(w *waiter) {
+	wt := w.watch
+	if wt == nil {
+		return
+	}
+	if wt.n--; wt.n > 0 || p.watches[wt.done] != wt {
+		return
+	}
+	if p.idleWatches < maxIdleWatches {
+		p.idleWatches++
+		return
+	}
+	wt.stop()
+	delete(p.watches, wt.done)
+}
+
+// maxIdleWatches bounds the watches of contexts without waiting calls that are kept.
+const maxIdleWatches = 256
+
+// answer gives a call that has left the table its verdict: a SendTo's on its channel;
+// a SendToAsync's to its callback, after its waiter and its room are released.
+func (p *pendingCalls) answer(w *waiter, err error) {
+	cb := w.cb
+	if cb == nil {
+		w.done <- err
+		return
+	}
+	sid := w.sid
+	w.resetAsync()
+	waiterPool.Put(w)
+	p.release()
+	if err != nil {
+		if p.sendErrors != nil {
+			p.sendErrors.Add(1)
+		}
+		if err == ErrNoSession {
+			err = fmt.Errorf("%w: %s", ErrNoSession, sid)
+		}
+	}
+	cb(err)
+}
+
+// reserve takes room for one SendToAsync call, waiting while maxAsync calls wait for
+// their verdicts; it fails when ctx ends first.
+func (p *pendingCalls) reserve(ctx context.Context) error {
+	for {
+		if p.async.Add(1) <= p.maxAsync {
+			return nil
+		}
+		p.async.Add(-1)
+		p.roomMu.Lock()
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.roomWanted.Store(true)
+		p.roomMu.Unlock()
+		// Either this sees a release's decrement, or that release sees roomWanted.
+		if p.async.Load() < p.maxAsync {
+			continue
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release gives back the room of a SendToAsync call, waking the callers that wait for
+// room.
+func (p *pendingCalls) release() {
+	if p.async.Add(-1) < p.maxAsync && p.roomWanted.Load() {
+		p.roomMu.Lock()
+		if p.room != nil {
+			close(p.room)
+			p.room = nil
+		}
+		p.roomWanted.Store(false)
+		p.roomMu.Unlock()
+	}
+}
+
+// watchLocked has w's context watched: one watch per context, shared by its calls.
+func (p *pendingCalls) watchLocked(w *waiter) {
+	done := w.ctx.Done()
+	wt := p.watches[done]
+	if wt == nil {
+		if p.watches == nil {
+			p.watches = make(map[<-chan struct{}]*ctxWatch)
+		}
+		wt = &ctxWatch{ctx: w.ctx, done: done}
+		// The function runs on its own goroutine, which takes p.mu after add has
+		// released it: a context that has ended already finds w in the table.
+		wt.stop = context.AfterFunc(w.ctx, func() { p.cancelWatch(wt) })
+		p.watches[done] = wt
+	} else if wt.n == 0 {
+		p.idleWatches--
+	}
+	wt.n++
+	w.watch, w.ctx = wt, nil
+}
+
+// cancelWatch fails the calls of a context that has ended.
+func (p *pendingCalls) cancelWatch(wt *ctxWatch) {
+	p.mu.Lock()
+	if p.watches[wt.done] == wt {
+		delete(p.watches, wt.done)
+		if wt.n == 0 {
+			p.idleWatches--
+		}
+	}
+	if wt.n == 0 { // the usual end of a context: its calls have their verdicts
+		p.mu.Unlock()
+		return
+	}
+	var gone []*waiter
+	p.each(func(w *waiter) {
+		if w.watch == wt {
+			gone = append(gone, w)
+		}
+	})
+	for _, w := range gone {
+		p.takeLocked(w.seq)
+	}
+	p.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	slices.SortFunc(gone, bySeq)
+	err := fmt.Errorf("%w: %w", ErrTimeout, wt.ctx.Err())
+	for _, w := range gone {
+		p.answer(w, err)
+	}
+}
+
+// bySeq orders calls as made: the order in which their verdicts are given.
+func bySeq(a, b *waiter) int { return cmp.Compare(a.seq, b.seq) }
+
+// expire runs every heartbeat interval, after failSilent: it fails the SendToAsync
+// calls without a deadline that have waited RequestTimeout (in ticks), and stops the
+// watches of contexts that no call uses any more.
+func (p *pendingCalls) expire() {
+	now := p.tick.Load()
+	p.mu.Lock()
+	var old []*waiter
+	p.each(func(w *waiter) {
+		if w.cb != nil && w.expires && now-w.tick > p.expireTicks {
+			old = append(old, w)
+		}
+	})
+	for _, w := range old {
+		p.takeLocked(w.seq)
+	}
+	p.stopWatchesLocked(false)
+	p.mu.Unlock()
+	slices.SortFunc(old, bySeq)
+	for _, w := range old {
+		p.answer(w, fmt.Errorf("%w: node %q did not answer within %v", ErrTimeout, w.node, p.timeout))
+	}
+}
+
+// stopWatchesLocked stops the watches that no call uses (all: every one).
+func (p *pendingCalls) stopWatchesLocked(all bool) {
+	for done, wt := range p.watches {
+		if wt.n == 0 || all {
+			wt.stop()
+			delete(p.watches, done)
+		}
+	}
+	p.idleWatches = 0
 }
 
 // take removes the waiter of seq; nil if it has gone (answered, or given up).
@@ -406,7 +632,7 @@ func (p *pendingCalls) acknowledge(data []byte) bool {
 	}
 	p.mu.Unlock()
 	for _, a := range p.answers {
-		a.w.done <- ackErr(a.status, "")
+		p.answer(a.w, ackErr(a.status, ""))
 	}
 	clear(p.answers)
 	p.answers = p.answers[:0]
@@ -426,8 +652,9 @@ func (p *pendingCalls) fail(node string, err error, match func(*waiter) bool) {
 		p.takeLocked(w.seq)
 	}
 	p.mu.Unlock()
+	slices.SortFunc(gone, bySeq)
 	for _, w := range gone {
-		w.done <- err
+		p.answer(w, err)
 	}
 }
 
@@ -454,14 +681,19 @@ func (p *pendingCalls) failSilent(k uint64, live func(node string) bool) {
 func (p *pendingCalls) failAll(err error) {
 	p.mu.Lock()
 	var ws []*waiter
-	p.each(func(w *waiter) { ws = append(ws, w) })
+	p.each(func(w *waiter) {
+		p.leftLocked(w)
+		ws = append(ws, w)
+	})
 	if p.ring != nil {
 		clear(p.ring[:])
 	}
 	p.overflow = nil
+	p.stopWatchesLocked(true)
 	p.mu.Unlock()
+	slices.SortFunc(ws, bySeq)
 	for _, w := range ws {
-		w.done <- err
+		p.answer(w, err)
 	}
 }
 

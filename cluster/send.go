@@ -31,8 +31,10 @@ import (
 //     waited for.
 //
 // SendTo waits for its call's acknowledgement, so it reports what happened: delivered
-// to the session's send queue, no such session, queue full, session closing. Post does
-// not wait, and learns only what this node knows. The owner never blocks on a session:
+// to the session's send queue, no such session, queue full, session closing.
+// SendToAsync makes the same call and hands the verdict to a callback, so that one
+// goroutine keeps many calls in flight. Post does not wait, and learns only what this
+// node knows. The owner never blocks on a session:
 // it uses TrySend.
 
 // Kinds of inbox entries.
@@ -90,6 +92,83 @@ func (n *Node[T]) SendTo(ctx context.Context, sessionID string, msg []byte) erro
 		n.stats.remoteSendErrors.Add(1)
 	}
 	return err
+}
+
+// SendToAsync is SendTo that does not wait: it queues msg for the session with the
+// given ID and returns, and done receives the verdict SendTo would have returned
+// (nil once the session has queued msg; ErrNoSession, ErrNodeGone, ErrSendQueueFull,
+// ErrSessionClosed, ErrDisconnected, ErrTimeout, nats.ErrMaxPayload), so that one
+// goroutine can keep many sends in flight.
+//
+// done is called exactly once. A verdict known at once (a local session, an invalid
+// ID, a message too large, NATS lost, ctx ended) is given on the caller's goroutine
+// before SendToAsync returns; a remote one later, on one of the node's goroutines
+// (the one that reads acknowledgements; or the flusher, the heartbeat, the connection
+// watcher, a context's watcher, the one that stops the node), so the done of
+// different calls may run at the same time. done must be quick and must not block:
+// while it runs, the verdicts after it wait; it must not call SendTo or Close, nor
+// SendToAsync, which may wait for room (below). A caller that needs more hands the
+// verdict to its own goroutine (a buffered channel, a counter).
+//
+// Order: the messages of the SendTo, SendToAsync and Post calls one goroutine makes to
+// one session arrive in the order made (those that fail are missing). The verdicts
+// the session's node gives come in the order of the calls to that node. Errors found
+// on this side (ctx ended, RequestTimeout, the node found gone, NATS lost) come in
+// call order among themselves, but may overtake the verdict of an earlier call.
+//
+// Bounds: at most Config.MaxInFlight calls of this node wait for their verdicts; past
+// it SendToAsync waits for one to be answered, and gives ErrTimeout when ctx ends
+// first. ctx bounds the call as for SendTo: when it ends before the verdict (its
+// deadline, or Config.RequestTimeout, checked every HeartbeatInterval, when it has
+// none), done gets an error matching ErrTimeout and ctx.Err(), and msg may still have
+// been delivered; so ctx must outlive the call (not a context cancelled as soon as
+// SendToAsync returns). Watching ctx costs one context.AfterFunc per context, shared
+// by its calls: give many calls the same context. msg is copied before SendToAsync
+// returns. Safe from any goroutine.
+func (n *Node[T]) SendToAsync(ctx context.Context, sessionID string, msg []byte, done func(err error)) {
+	node, err := n.sendRoute(sessionID, msg)
+	if node == "" {
+		done(err)
+		return
+	}
+	n.stats.remoteSends.Add(1)
+	if err := n.callAsync(ctx, node, sessionID, msg, done); err != nil {
+		n.stats.remoteSendErrors.Add(1)
+		done(err)
+	}
+}
+
+// callAsync queues a send for node whose verdict goes to done; the error is a verdict
+// known at once (done is then not called).
+func (n *Node[T]) callAsync(ctx context.Context, node, sessionID string, msg []byte, done func(error)) error {
+	l := n.link.Load()
+	if l == nil || l.pending.down.Load() {
+		return ErrDisconnected
+	}
+	e := entry{kind: kindSend, sid: sessionID, msg: msg}
+	if err := l.fits(&e); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	if err := l.pending.reserve(ctx); err != nil {
+		return fmt.Errorf("%w: %d calls waiting (Config.MaxInFlight): %w", ErrTimeout, l.pending.maxAsync, err)
+	}
+	w := waiterPool.Get().(*waiter)
+	w.node, w.cb, w.sid = node, done, sessionID
+	if ctx.Done() != nil {
+		w.ctx = ctx
+	}
+	_, deadline := ctx.Deadline()
+	w.expires = !deadline
+	if !l.enqueue(node, w, &e) {
+		w.resetAsync()
+		waiterPool.Put(w)
+		l.pending.release()
+		return ErrDisconnected
+	}
+	return nil
 }
 
 // sendRoute returns the node of sessionID when it is another node's; otherwise ""
