@@ -65,7 +65,7 @@ func (v *verdicts) wait(i int, d time.Duration) error {
 
 // asyncVerdict makes one SendToAsync call and waits for its verdict; inline reports
 // whether done ran before SendToAsync returned.
-func asyncVerdict(t testing.TB, n *Node[struct{}], ctx context.Context, id string, msg []byte) (err error, inline bool, took time.Duration) {
+func asyncVerdict(t testing.TB, n *Node[struct{}], ctx context.Context, id string, msg []byte) (inline bool, took time.Duration, err error) {
 	t.Helper()
 	got := make(chan error, 2)
 	start := time.Now()
@@ -82,7 +82,7 @@ func asyncVerdict(t testing.TB, n *Node[struct{}], ctx context.Context, id strin
 		t.Fatalf("SendToAsync(%q): done called twice (%v, %v)", id, err, err2)
 	case <-time.After(20 * time.Millisecond):
 	}
-	return err, inline, took
+	return inline, took, err
 }
 
 // SendToAsync gives SendTo's verdicts: delivered (local and remote), no session (a
@@ -92,14 +92,14 @@ func TestSendToAsync_Verdicts(t *testing.T) {
 	ca, cb := dial(t, a), dial(t, b)
 	ctx := ctxT(t)
 
-	err, inline, _ := asyncVerdict(t, a, ctx, ca.id, []byte("local\r\n"))
+	inline, _, err := asyncVerdict(t, a, ctx, ca.id, []byte("local\r\n"))
 	if err != nil || !inline {
 		t.Fatalf("local: %v, inline %v; want nil, given at once", err, inline)
 	}
 	if got := ca.line(); got != "local" {
 		t.Fatal(got)
 	}
-	if err, _, _ := asyncVerdict(t, a, ctx, cb.id, []byte("remote\r\n")); err != nil {
+	if _, _, err := asyncVerdict(t, a, ctx, cb.id, []byte("remote\r\n")); err != nil {
 		t.Fatalf("remote: %v", err)
 	}
 	if got := cb.line(); got != "remote" {
@@ -116,7 +116,7 @@ func TestSendToAsync_Verdicts(t *testing.T) {
 		{"nonode", false},                 // not a session ID
 	}
 	for _, tc := range cases {
-		err, _, took := asyncVerdict(t, a, ctx, tc.id, []byte("x\r\n"))
+		_, took, err := asyncVerdict(t, a, ctx, tc.id, []byte("x\r\n"))
 		if !errors.Is(err, ErrNoSession) || errors.Is(err, ErrNodeGone) != tc.gone {
 			t.Errorf("SendToAsync(%q) = %v; want ErrNoSession, ErrNodeGone %v", tc.id, err, tc.gone)
 		}
@@ -129,13 +129,13 @@ func TestSendToAsync_Verdicts(t *testing.T) {
 	}
 
 	huge := make([]byte, 2<<20)
-	if err, inline, _ := asyncVerdict(t, a, ctx, cb.id, huge); !errors.Is(err, nats.ErrMaxPayload) || !inline {
+	if inline, _, err := asyncVerdict(t, a, ctx, cb.id, huge); !errors.Is(err, nats.ErrMaxPayload) || !inline {
 		t.Fatalf("too large: %v, inline %v", err, inline)
 	}
 
 	// A node that stops: its sessions are gone at once.
 	b.Stop()
-	err, _, took := asyncVerdict(t, a, ctx, cb.id, []byte("x\r\n"))
+	_, took, err := asyncVerdict(t, a, ctx, cb.id, []byte("x\r\n"))
 	if !errors.Is(err, ErrNodeGone) || !errors.Is(err, ErrNoSession) || took > time.Second {
 		t.Fatalf("a stopped node's session: %v after %v; want ErrNodeGone and ErrNoSession within 1 s", err, took)
 	}
@@ -299,19 +299,19 @@ func TestSendToAsync_ContextAndInFlightBound(t *testing.T) {
 	if took := time.Since(start); took > 500*time.Millisecond {
 		t.Fatalf("cancel took %v", took)
 	}
-	if err, _, _ := asyncVerdict(t, a, ctxT(t), cb.id, []byte("room\r\n")); err != nil {
+	if _, _, err := asyncVerdict(t, a, ctxT(t), cb.id, []byte("room\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	if got := cb.line(); got != "room" {
 		t.Fatal(got)
 	}
 	// Without a deadline: RequestTimeout, checked every heartbeat.
-	err, _, took := asyncVerdict(t, a, context.Background(), "zz-1-2", []byte("x\r\n"))
+	_, took, err := asyncVerdict(t, a, context.Background(), "zz-1-2", []byte("x\r\n"))
 	if !errors.Is(err, ErrTimeout) || took < 500*time.Millisecond || took > 2*time.Second {
 		t.Fatalf("no deadline: %v after %v; want ErrTimeout after RequestTimeout (500 ms)", err, took)
 	}
 	// A context that has ended: at once.
-	err, inline, _ := asyncVerdict(t, a, ctx, cb.id, []byte("x\r\n"))
+	inline, _, err := asyncVerdict(t, a, ctx, cb.id, []byte("x\r\n"))
 	if !errors.Is(err, context.Canceled) || !inline {
 		t.Fatalf("ended context: %v, inline %v", err, inline)
 	}
@@ -350,10 +350,10 @@ func TestSendToAsync_Disconnected(t *testing.T) {
 		t.Fatalf("in-flight calls failed after %v", took)
 	}
 	eventually(t, 5*time.Second, "disconnected", func() bool { return !a.ClusterStats().Connected })
-	if err, inline, _ := asyncVerdict(t, a, ctx, "b-1-1", []byte("x\r\n")); !errors.Is(err, ErrDisconnected) || !inline {
+	if inline, _, err := asyncVerdict(t, a, ctx, "b-1-1", []byte("x\r\n")); !errors.Is(err, ErrDisconnected) || !inline {
 		t.Fatalf("after the disconnect: %v, inline %v", err, inline)
 	}
-	if err, _, _ := asyncVerdict(t, a, ctx, ca.id, []byte("still here\r\n")); err != nil {
+	if _, _, err := asyncVerdict(t, a, ctx, ca.id, []byte("still here\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	if got := ca.line(); got != "still here" {
