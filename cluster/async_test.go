@@ -227,18 +227,7 @@ func TestSendToAsync_QueueFullVerdictsMatchDelivery(t *testing.T) {
 	if full.Load() == 0 || ok.Load() == 0 {
 		t.Fatalf("%d delivered, %d refused: want both", ok.Load(), full.Load())
 	}
-	last := make([]int, workers)
-	for i := range last {
-		last[i] = -1
-	}
-	for range ok.Load() {
-		var w, i int
-		if _, err := fmt.Sscanf(c.line(), "w%d-%d", &w, &i); err != nil || i <= last[w] {
-			t.Fatalf("worker %d: message %d after %d: %v", w, i, last[w], err)
-		}
-		last[w] = i
-	}
-	c.silent(200 * time.Millisecond)
+	c.expectInOrderPerWorker(workers, int(ok.Load()))
 }
 
 // silentNode subscribes to a node's inbox that never answers: calls to its sessions

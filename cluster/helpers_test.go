@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -235,6 +236,25 @@ func (c *client) silent(d time.Duration) {
 	if s, err := c.r.ReadString('\n'); err == nil || s != "" {
 		c.t.Fatalf("unexpected %q", s)
 	}
+}
+
+// expectInOrderPerWorker reads n lines "w<worker>-<i>", the messages several workers
+// sent the client's session, checks that each worker's arrive in increasing i, and that
+// nothing more comes.
+func (c *client) expectInOrderPerWorker(workers, n int) {
+	c.t.Helper()
+	last := make([]int, workers)
+	for i := range last {
+		last[i] = -1
+	}
+	for range n {
+		var w, i int
+		if _, err := fmt.Sscanf(c.line(), "w%d-%d", &w, &i); err != nil || w < 0 || w >= workers || i <= last[w] {
+			c.t.Fatalf("worker %d: message %d after %v: %v", w, i, last, err)
+		}
+		last[w] = i
+	}
+	c.silent(200 * time.Millisecond)
 }
 
 // eventually polls cond until it holds, failing the test after d.

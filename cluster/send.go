@@ -141,12 +141,8 @@ func (n *Node[T]) SendToAsync(ctx context.Context, sessionID string, msg []byte,
 // callAsync queues a send for node whose verdict goes to done; the error is a verdict
 // known at once (done is then not called).
 func (n *Node[T]) callAsync(ctx context.Context, node, sessionID string, msg []byte, done func(error)) error {
-	l := n.link.Load()
-	if l == nil || l.pending.down.Load() {
-		return ErrDisconnected
-	}
-	e := entry{kind: kindSend, sid: sessionID, msg: msg}
-	if err := l.fits(&e); err != nil {
+	l, e, err := n.sendLink(sessionID, msg)
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -200,16 +196,27 @@ func (n *Node[T]) Post(sessionID string, msg []byte) error {
 		return err
 	}
 	n.stats.remotePosts.Add(1)
-	l := n.link.Load()
-	if l == nil || l.pending.down.Load() {
-		return ErrDisconnected
-	}
-	e := entry{kind: kindSend, sid: sessionID, msg: msg}
-	if err := l.fits(&e); err != nil {
+	l, e, err := n.sendLink(sessionID, msg)
+	if err != nil {
 		return err
 	}
 	l.enqueue(node, nil, &e)
 	return nil
+}
+
+// sendLink returns the NATS link a send to another node's session goes out on, and the
+// send's outbox entry; ErrDisconnected without NATS, and an error matching
+// nats.ErrMaxPayload for a message too large for one NATS message.
+func (n *Node[T]) sendLink(sessionID string, msg []byte) (*link, entry, error) {
+	l := n.link.Load()
+	if l == nil || l.pending.down.Load() {
+		return nil, entry{}, ErrDisconnected
+	}
+	e := entry{kind: kindSend, sid: sessionID, msg: msg}
+	if err := l.fits(&e); err != nil {
+		return nil, entry{}, err
+	}
+	return l, e, nil
 }
 
 // Close closes the session with the given ID, on whichever node it lives, with reason;
