@@ -93,7 +93,7 @@ wait:
 	for {
 		all = srv.sessions.snapshot(all[:0])
 		for _, s := range all {
-			srv.drainCheck(s, first)
+			s.tr.drainLook(first)
 		}
 		clear(all)
 		first = false
@@ -126,26 +126,27 @@ wait:
 	return err
 }
 
-// drainCheck looks at one session during a drain: a TCP session is woken (its read
-// deadline once, first; out of its park each pass) to look at itself (drainRead); a UDP
-// session is closed here once it is drained.
-func (srv *Server[T]) drainCheck(s *Session[T], first bool) {
-	switch tr := s.tr.(type) {
-	case *stream[T]:
-		if first {
-			tr.conn.SetReadDeadline(aLongTimeAgo)
-		}
-		// Every pass: a session whose idle deadline passed just before the drain
-		// began may park after the first pass (cheap when it is not parked).
-		srv.unpark(&tr.tok)
-	case *loopConn[T]:
-		tr.drainCheck() // loop_conn.go
-	case *datagrams[T]:
-		if len(tr.inbox) == 0 && s.quietUntil().Before(time.Now()) {
-			s.Close(CloseServerShutdown)
-		}
+// drainLook wakes a TCP session to look at itself (drainRead): its read deadline once,
+// first, and out of its park each pass.
+func (st *stream[T]) drainLook(first bool) {
+	if first {
+		st.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	// Every pass: a session whose idle deadline passed just before the drain began may
+	// park after the first pass (cheap when it is not parked).
+	st.s.srv.unpark(&st.tok)
+}
+
+// drainLook closes a UDP session once it is drained: nothing waits in its inbox and it
+// has been quiet for drainQuiet.
+func (dg *datagrams[T]) drainLook(bool) {
+	if s := dg.s; len(dg.inbox) == 0 && s.quietUntil().Before(time.Now()) {
+		s.Close(CloseServerShutdown)
 	}
 }
+
+// drainLook is the epoll engine's drain check (loop_conn.go).
+func (c *loopConn[T]) drainLook(bool) { c.drainCheck() }
 
 // quietUntil is when the session has been quiet long enough for a drain to close it.
 func (s *Session[T]) quietUntil() time.Time {

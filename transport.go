@@ -42,6 +42,11 @@ type transport[T any] interface {
 	// release closes what the session owns of the socket; the owner calls it once, after
 	// drain and after the session was counted out.
 	release()
+	// drainLook is Server.Drain's look at the session, on the drain's goroutine (first:
+	// its first pass): a transport whose session waits for input has it look at itself
+	// (drainRead; the epoll engine's check), one that cannot wait closes the session
+	// here once it is quiet (UDP).
+	drainLook(first bool)
 	remoteAddr() net.Addr
 	localAddr() net.Addr
 }

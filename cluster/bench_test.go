@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,12 +115,6 @@ func BenchmarkRawNATSRequest(b *testing.B) {
 // cpuTime measures the process's CPU time (user and system) over a benchmark: every
 // goroutine counts, the embedded NATS server's and the clients' included.
 type cpuTime struct{ start time.Duration }
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func startCPU() cpuTime { return cpuTime{processCPU()} }
 
