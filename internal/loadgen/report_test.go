@@ -12,11 +12,8 @@ import (
 )
 
 func TestBenchReport(t *testing.T) {
-	var in bytes.Buffer
-	add := func(r resultJSON) {
-		b, _ := json.Marshal(r)
-		in.Write(append(b, '\n'))
-	}
+	var in resultLines
+	add := in.add
 	for i, rate := range []float64{100, 300, 200} { // median 200
 		for label, f := range map[string]float64{labelSelf: 1, labelNet: 0.8, labelGnet: 2} {
 			add(resultJSON{Mode: "load", Label: label, Proto: protoEcho, Conns: 64, Pipeline: 16, Size: 64,
@@ -67,11 +64,8 @@ func TestBenchReport(t *testing.T) {
 // server CPU/msg at most 0.8×; and WebSocket idle memory against supersocket's own over
 // TCP, at most 1.2×.
 func TestBenchReportWebSocket(t *testing.T) {
-	var in bytes.Buffer
-	add := func(r resultJSON) {
-		b, _ := json.Marshal(r)
-		in.Write(append(b, '\n'))
-	}
+	var in resultLines
+	add := in.add
 	for range 3 {
 		for label, f := range map[string]float64{labelSelf: 1, labelGorilla: 0.5} {
 			add(resultJSON{Mode: "load", Label: label, Proto: protoEcho, Transport: transportWS, Conns: 64, Pipeline: 1, Size: 64,
@@ -116,11 +110,8 @@ func TestBenchReportWebSocket(t *testing.T) {
 // where the load tool is not saturated, p99 against the goroutine engine at 1000
 // connections and pipeline 1), and its idle target at 19 000 connections.
 func TestBenchReportEpoll(t *testing.T) {
-	var in bytes.Buffer
-	add := func(r resultJSON) {
-		b, _ := json.Marshal(r)
-		in.Write(append(b, '\n'))
-	}
+	var in resultLines
+	add := in.add
 	for range 3 {
 		// 1000 connections, pipeline 1: ep's CPU 0.9× gnet's, its p99 0.5× ss's.
 		for label, v := range map[string][3]float64{ // msgs/s, CPU ns, p99 µs
@@ -158,4 +149,13 @@ func TestBenchReportEpoll(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// resultLines is the input of a report: "bench -json" results, one per line.
+type resultLines struct{ bytes.Buffer }
+
+// add appends r as a line.
+func (l *resultLines) add(r resultJSON) {
+	b, _ := json.Marshal(r)
+	l.Write(append(b, '\n'))
 }
