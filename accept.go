@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/supersocket-go/supersocket/internal/pool"
 	"github.com/supersocket-go/supersocket/internal/websocket"
 )
 
@@ -89,11 +90,9 @@ func (srv *Server[T]) openConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocke
 	// Listed until the session is registered, so that a stop either closes the
 	// connection here or finds the session in the registry; done tells a forced stop
 	// that this goroutine is through with it.
-	done := make(chan struct{})
-	srv.pending.Store(c, done)
-	s, rw, err := srv.handshakes(r, c, lt, ws, ls, ip)
-	srv.pending.Delete(c)
-	close(done)
+	h := srv.listHandshake(c)
+	s, rw, err := srv.handshakes(r, h, lt, ws, ls, ip)
+	srv.unlist(h)
 	if err != nil {
 		// Counted first, answered second: once the client sees the refusal, Stats and
 		// the MaxConnections slot reflect it.
@@ -112,9 +111,10 @@ func (srv *Server[T]) openConn(r *run, c net.Conn, lt *tlsListener, ws *WebSocke
 }
 
 // handshakes runs a connection's TLS and WebSocket handshakes, as its listener asks, and
-// opens its session once they succeed. rw is what the handshakes reached: the socket, or
-// TLS over it (where a refused upgrade is answered).
-func (srv *Server[T]) handshakes(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) (s *Session[T], rw net.Conn, err error) {
+// opens its session once they succeed, unless a stop closed it first. rw is what the
+// handshakes reached: the socket, or TLS over it (where a refused upgrade is answered).
+func (srv *Server[T]) handshakes(r *run, h *handshaking, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) (s *Session[T], rw net.Conn, err error) {
+	c := h.c
 	var tc *tls.Conn
 	rw = c
 	if lt != nil {
@@ -126,9 +126,13 @@ func (srv *Server[T]) handshakes(r *run, c net.Conn, lt *tlsListener, ws *WebSoc
 	var hs wsHandshake
 	var initial []byte
 	if ws != nil {
-		if hs, initial, err = srv.upgradeWebSocket(rw, ws); err != nil {
+		if hs, initial, err = srv.upgradeWebSocket(rw, ws, h); err != nil {
 			return nil, rw, err
 		}
+	}
+	if !h.claim() {
+		pool.Put(initial)
+		return nil, rw, errStoppedInHandshake
 	}
 	return srv.openStream(r, c, tc, ip, ls, hs, initial), rw, nil
 }

@@ -104,11 +104,9 @@ func (srv *Server[T]) serveFront(r *run, c net.Conn, lt *tlsListener, ws *WebSoc
 // session; nil when a step failed (the connection is closed and its run count and
 // connection slot released).
 func (srv *Server[T]) openFront(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip netip.Addr) *Session[T] {
-	done := make(chan struct{})
-	srv.pending.Store(c, done)
-	s, rw, err := srv.frontDoor(r, c, lt, ws, ls, &ip)
-	srv.pending.Delete(c)
-	close(done)
+	h := srv.listHandshake(c)
+	s, rw, err := srv.frontDoor(r, h, lt, ws, ls, &ip)
+	srv.unlist(h)
 	if err == nil {
 		return s
 	}
@@ -129,7 +127,8 @@ func (srv *Server[T]) openFront(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 // frontDoor runs a connection's front door and opens its session. *ip is its admission,
 // which a PROXY header replaces with the client's. rw is what the steps reached (where
 // a refused WebSocket upgrade is answered).
-func (srv *Server[T]) frontDoor(r *run, c net.Conn, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip *netip.Addr) (s *Session[T], rw net.Conn, err error) {
+func (srv *Server[T]) frontDoor(r *run, h *handshaking, lt *tlsListener, ws *WebSocketConfig, ls *listenerStats, ip *netip.Addr) (s *Session[T], rw net.Conn, err error) {
+	c := h.c
 	if srv.State() == StateStopping {
 		return nil, c, ErrNotRunning
 	}
@@ -189,13 +188,16 @@ func (srv *Server[T]) frontDoor(r *run, c net.Conn, lt *tlsListener, ws *WebSock
 	if proto == protoWebSocket {
 		pc := &prefixConn{Conn: rw, prefix: pre}
 		var initial []byte
-		if hs, initial, err = srv.upgradeWebSocket(pc, ws); err != nil {
+		if hs, initial, err = srv.upgradeWebSocket(pc, ws, h); err != nil {
 			return nil, rw, err
 		}
 		// Bytes the upgrade did not read from the prefix follow what it returned.
 		rest := joinPooled(initial, pc.prefix, srv.cfg.ReceiveBufferSize)
 		pool.Put(pre)
 		pre = rest
+	}
+	if !h.claim() {
+		return nil, rw, errStoppedInHandshake
 	}
 	s = srv.openStream(r, conn, tc, *ip, ls, hs, nil)
 	if len(pre) > 0 {

@@ -118,6 +118,9 @@ func (s *Session[T]) Close(reason CloseReason) {
 	if !s.closed.CompareAndSwap(0, 1+uint32(reason)) {
 		return
 	}
+	if h := s.srv.hooks; h != nil && h.closing != nil {
+		h.closing()
+	}
 	s.tr.wake(s.srv.cfg.CloseLinger)
 }
 

@@ -66,12 +66,13 @@ type Server[T any] struct {
 
 	tls        []*tlsListener // per Config.Listeners entry; nil for plain listeners
 	door       doorState      // the front door's: PROXY, detection, given listeners, draining
-	pending    sync.Map       // net.Conn → chan struct{}: TLS handshakes in progress (see serveConn)
+	pending    sync.Map       // net.Conn → *handshaking: connections in their handshakes (pending.go)
 	perIP      ipCounts
 	acceptRate *tokenBucket // nil: no limit
 	parkMu     sync.Mutex
 	parker     *netread.Parker // idle sessions without a goroutine; nil until one parks
 	parkAfter  time.Duration   // parkAfter, or shorter in a benchmark
+	hooks      *raceHooks      // nil outside tests (pending.go)
 
 	sessions registry[T]
 	udp      udpTable[T]

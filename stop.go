@@ -2,7 +2,6 @@ package supersocket
 
 import (
 	"context"
-	"net"
 	"sync"
 	"time"
 )
@@ -50,7 +49,10 @@ func (r *run) startLoop(f func()) {
 // Shutdown stops the server gracefully: it closes the listeners, closes every session
 // with CloseServerShutdown, and lets each flush the bytes queued before (bounded by
 // CloseLinger) and finish its handler in progress, until ctx ends. It returns nil once
-// every goroutine the server started has exited.
+// every goroutine the server started has exited. A connection still in its handshakes
+// (TLS, a WebSocket upgrade not yet answered, the front door) is closed and gets no
+// session; a WebSocket client whose upgrade was answered has a session, closed with
+// 1001 and the close handshake like the others.
 //
 // If ctx ends first, Shutdown closes what is left at once, as Stop does, and returns
 // ctx.Err() as soon as every session that is not running a Connected or Request handler
@@ -136,6 +138,9 @@ func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 	}
 	srv.mu.Unlock() // Start refuses a Stopping server; a concurrent stop waits on stopped
 	srv.closeHandshakes()
+	if h := srv.hooks; h != nil && h.stopping != nil {
+		h.stopping()
+	}
 	// A session registered after this snapshot sees StateStopping and closes itself.
 	all := srv.sessions.snapshot(nil)
 	for _, s := range all {
@@ -179,10 +184,12 @@ func (srv *Server[T]) stop(ctx context.Context, force bool) error {
 	return err
 }
 
-// closeHandshakes ends every TLS handshake in progress: no session exists for them yet.
+// closeHandshakes ends every handshake in progress (TLS, WebSocket, the front door): no
+// session exists for them yet. One whose goroutine has claimed it for a session is left
+// to that session's close (see handshaking).
 func (srv *Server[T]) closeHandshakes() {
-	srv.pending.Range(func(c, _ any) bool {
-		c.(net.Conn).Close()
+	srv.pending.Range(func(_, h any) bool {
+		h.(*handshaking).stop()
 		return true
 	})
 }
@@ -228,13 +235,15 @@ func (srv *Server[T]) settle(buf []*Session[T]) {
 	}
 }
 
-// waitHandshakes closes the connections of the TLS handshakes in progress and waits
-// until their goroutines are done with them; it reports whether there were any.
+// waitHandshakes closes the connections of the handshakes in progress and waits until
+// their goroutines are done with them (a claimed one: its session registered); it
+// reports whether there were any.
 func (srv *Server[T]) waitHandshakes() bool {
 	var waits []chan struct{}
-	srv.pending.Range(func(c, done any) bool {
-		c.(net.Conn).Close()
-		waits = append(waits, done.(chan struct{}))
+	srv.pending.Range(func(_, v any) bool {
+		h := v.(*handshaking)
+		h.stop()
+		waits = append(waits, h.done)
 		return true
 	})
 	for _, done := range waits {

@@ -79,6 +79,9 @@ func (st *stream[T]) read() (closed bool) {
 			continue // stopped by BeforeRead: closed
 		}
 		if st.closeWait() {
+			if st.ws.staleDeadline(err) {
+				continue
+			}
 			// The client's close frame did not come within CloseTimeout, or the
 			// connection ended first.
 			st.ws.endCloseWait()
@@ -197,8 +200,11 @@ func (st *stream[T]) Received(pending []byte, n, room int) (rest []byte, stop bo
 	return rest, s.closed.Load() != 0 && !st.closeWait() || st.upgrade != nil
 }
 
-// closeWait reports whether a WebSocket session waits for the client's close frame.
-func (st *stream[T]) closeWait() bool { return st.ws != nil && st.ws.is(wsClosing) }
+// closeWait reports whether a closed WebSocket session reads on: it waits for the
+// client's close frame, or for its Close's wake to decide whether to (closeWaits).
+func (st *stream[T]) closeWait() bool {
+	return st.ws != nil && st.s.closed.Load() != 0 && st.ws.closeWaits()
+}
 
 // readFailed closes the session for a read error. After Close the read was woken on
 // purpose, and the reason is already set.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +38,7 @@ type wsConn[T any] struct {
 	// once asked for — is in wsRare, made on first use.
 	st  *stream[T]
 	cfg *WebSocketConfig
-	// state: the flags wsText, wsPeerDone and wsClosing, and in its top 16 bits the close
+	// state: the flags wsText, wsPeerDone, wsClosing and wsWoken, and in its top 16 bits the close
 	// code a failure chose before it closed the session (0: the reason's). Any goroutine.
 	state atomic.Uint32
 	// part: payload bytes of the unfinished frame that textPrefix unmasked and checked
@@ -82,8 +84,20 @@ const (
 	wsText      = 1 << iota // Send's messages are text
 	wsPeerDone              // the client's close frame has arrived (set by the reader; read by wake)
 	wsClosing               // our close frame is queued and the reader waits for the client's
+	wsWoken                 // the Close's wake has decided whether there is a close handshake (see closeWaits)
 	wsCodeShift = 16
 )
+
+// closeWaits reports, for a closed session, whether the reader must go on reading: the
+// server's close frame is queued and the client's is awaited (wsClosing), or a Close has
+// set the reason on another goroutine and its wake has not yet decided whether there is
+// a close handshake. In that moment the owner must not finish the session: it would
+// close the socket under the close frame that wake is about to queue (the client saw a
+// reset, or an end without a close frame, when Shutdown raced a new session).
+func (w *wsConn[T]) closeWaits() bool {
+	f := w.state.Load()
+	return f&wsClosing != 0 || f&wsWoken == 0
+}
 
 // is reports whether flag f is set.
 func (w *wsConn[T]) is(f uint32) bool { return w.state.Load()&f != 0 }
@@ -174,7 +188,7 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 	}
 	data := buf
 	for len(data) > 0 && !w.is(wsPeerDone) {
-		if s.closed.Load() != 0 && !w.is(wsClosing) {
+		if s.closed.Load() != 0 && !w.closeWaits() {
 			break
 		}
 		if w.discard {
@@ -250,7 +264,7 @@ func (w *wsConn[T]) received(buf []byte, minCap int) []byte {
 		}
 		w.data(&h, payload, done)
 	}
-	if len(data) == 0 || w.is(wsPeerDone) || s.closed.Load() != 0 && !w.is(wsClosing) {
+	if len(data) == 0 || w.is(wsPeerDone) || s.closed.Load() != 0 && !w.closeWaits() {
 		pool.Put(buf)
 		return nil
 	}
@@ -476,6 +490,9 @@ func (w *wsConn[T]) closeCode(reason CloseReason) (websocket.CloseCode, string) 
 // handshake to make — the client closed first (its echo is queued) or the socket failed
 // — and the stream closes as it would without a WebSocket.
 func (w *wsConn[T]) wake(linger time.Duration) bool {
+	// Decided: the owner, which may have seen the reason before this ran, may finish the
+	// session once there is no handshake to wait for (closeWaits).
+	defer w.set(wsWoken, true)
 	st := w.st
 	reason := st.s.CloseReason()
 	if w.is(wsPeerDone) || reason == CloseSocketError || reason == CloseClientClosing {
@@ -488,6 +505,12 @@ func (w *wsConn[T]) wake(linger time.Duration) bool {
 	code, text := w.closeCode(reason)
 	var b [websocket.MaxControlPayload]byte
 	w.set(wsClosing, true)
+	if w.is(wsPeerDone) {
+		// The client's close frame came meanwhile, and the reader echoed it: nothing to
+		// wait for.
+		w.set(wsClosing, false)
+		return false
+	}
 	if st.queue.CloseWith(w.frame(websocket.OpClose, websocket.AppendClose(b[:0], code, text))) {
 		st.conn.SetWriteDeadline(time.Now().Add(max(linger, w.cfg.CloseTimeout)))
 	}
@@ -499,6 +522,18 @@ func (w *wsConn[T]) wake(linger time.Duration) bool {
 	}
 	st.conn.SetReadDeadline(time.Now().Add(wait))
 	st.s.srv.unpark(&st.tok)
+	return true
+}
+
+// staleDeadline reports whether err, which ended a read of the closed session, is a
+// deadline set before the Close (the idle one) while the Close's wake has not yet run:
+// the reader then reads on, after letting wake's goroutine run, since wake sets the
+// deadline that counts.
+func (w *wsConn[T]) staleDeadline(err error) bool {
+	if w.is(wsWoken) || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	runtime.Gosched()
 	return true
 }
 

@@ -16,7 +16,7 @@ import (
 // bytes the client sent after its request (its first frames), in a pooled buffer or nil. A refused request
 // is a *websocket.HandshakeError, which the caller answers (refuseUpgrade) once it has
 // counted the failure.
-func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (wsHandshake, []byte, error) {
+func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig, h *handshaking) (wsHandshake, []byte, error) {
 	var w wsHandshake
 	if srv.State() == StateStopping {
 		return w, nil, ErrNotRunning
@@ -55,6 +55,11 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (wsHand
 		pool.Put(buf)
 		return w, nil, herr
 	}
+	if !h.claim() { // the 101 makes a session for the client: a stop must find it as one
+		pool.Put(resp)
+		pool.Put(buf)
+		return wsHandshake{}, nil, errStoppedInHandshake
+	}
 	_, err := c.Write(resp)
 	pool.Put(resp)
 	if err != nil {
@@ -62,6 +67,9 @@ func (srv *Server[T]) upgradeWebSocket(c net.Conn, cfg *WebSocketConfig) (wsHand
 		return wsHandshake{}, nil, fmt.Errorf("websocket handshake: writing the response: %w", err)
 	}
 	c.SetDeadline(time.Time{})
+	if h := srv.hooks; h != nil && h.upgraded != nil {
+		h.upgraded()
+	}
 	var rest []byte
 	if n < len(buf) {
 		rest = append(pool.Get(max(len(buf)-n, srv.cfg.ReceiveBufferSize))[:0], buf[n:]...)
