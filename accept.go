@@ -155,17 +155,22 @@ func (srv *Server[T]) openStream(r *run, c net.Conn, tc *tls.Conn, ip netip.Addr
 		s.listener = ls
 		ls.sessions.Add(1)
 	}
+	if h := srv.hooks; h != nil && h.opening != nil {
+		h.opening()
+	}
 	srv.register(s)
 	return s
 }
 
 // register adds a new session to the registry and the live count. A session registered
 // while a stop is under way closes at once: the stop may have taken its snapshot of the
-// registry already.
+// registry already. So does one registered after its run's stop has ended (a Stop does
+// not wait for a connection accepted just before it whose goroutine, or loop runner,
+// had yet to register it): the server's state no longer says so, its run does.
 func (srv *Server[T]) register(s *Session[T]) {
 	srv.live.Add(1)
 	srv.sessions.add(s)
-	if srv.State() == StateStopping {
+	if srv.State() == StateStopping || s.run.ended() {
 		s.Close(CloseServerShutdown)
 	}
 }

@@ -117,6 +117,11 @@ func TestLoopAcceptBurst(t *testing.T) {
 func TestLoopAcceptListenerClosed(t *testing.T) {
 	for _, how := range []string{"drain", "shutdown", "stop"} {
 		t.Run(how, func(t *testing.T) {
+			// The runtime's network poller opens its descriptors on first use: had this
+			// test run first, they would count as left by the server.
+			if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+				ln.Close()
+			}
 			fds := openFDs(t)
 			srv := newServer(t, Config{Engine: EngineEpoll, Filter: filter.CommandLine()}, Handlers[struct{}]{Request: echoFrame[struct{}]})
 			for round := range 3 {
@@ -176,6 +181,14 @@ func TestLoopAcceptListenerClosed(t *testing.T) {
 				}
 				close(stop)
 				wg.Wait()
+				// Stop does not wait for a session inside its handler (here an echo that
+				// a loaded machine preempted): Wait does.
+				ctx, cancel = context.WithTimeout(context.Background(), waitLong)
+				err = srv.Wait(ctx)
+				cancel()
+				if err != nil {
+					t.Fatalf("round %d: Wait after %s: %v", round, how, err)
+				}
 				if n := srv.SessionCount(); n != 0 {
 					t.Errorf("round %d: %d sessions after the stop", round, n)
 				}

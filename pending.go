@@ -65,6 +65,7 @@ func (h *handshaking) stop() {
 type raceHooks struct {
 	closing  func() // Session.Close: the reason is set, the transport's wake not yet run
 	upgraded func() // a WebSocket upgrade answered, its session not yet registered
+	opening  func() // a TCP session made, not yet registered (goroutine engine)
 	stopping func() // a stop has closed the handshakes in progress, not yet its sessions
 }
 

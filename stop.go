@@ -32,6 +32,17 @@ func newRun() *run {
 	return &run{quit: make(chan struct{}), force: make(chan struct{}), finished: make(chan struct{})}
 }
 
+// ended reports whether the run's stop has begun (quit is closed): a new run has a quit
+// of its own.
+func (r *run) ended() bool {
+	select {
+	case <-r.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 // forceNow makes a graceful stop of the run close what is left at once.
 func (r *run) forceNow() { r.forced.Do(func() { close(r.force) }) }
 
