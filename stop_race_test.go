@@ -29,6 +29,18 @@ func hookedServerWith(t *testing.T, cfg Config, hooks *raceHooks, h Handlers[str
 	return srv
 }
 
+// serverClosed completes a close handshake that the server begins with code, and checks
+// the session's close reason.
+func serverClosed(t *testing.T, c *wsClient, code websocket.CloseCode, closed <-chan closeEvent, reason CloseReason) {
+	t.Helper()
+	c.expectClose(code)
+	c.closeWith(code, "")
+	c.expectEOF()
+	if ev := recv(t, closed, "Closed"); ev.reason != reason {
+		t.Errorf("closed with %v, want %v", ev.reason, reason)
+	}
+}
+
 // holdOnce returns a hook that, the first time it runs, reports on held and waits for
 // release; later calls pass.
 func holdOnce() (hook func(), held, release chan struct{}) {
@@ -59,12 +71,7 @@ func TestShutdown_UpgradeAnsweredBeforeItsSessionIsRegistered(t *testing.T) {
 	go func() { shut <- srv.Shutdown(t.Context()) }()
 	recv(t, stopping, "the stop to close the handshakes in progress")
 	close(release)
-	c.expectClose(websocket.CloseGoingAway)
-	c.closeWith(websocket.CloseGoingAway, "")
-	c.expectEOF()
-	if ev := recv(t, closed, "Closed"); ev.reason != CloseServerShutdown {
-		t.Errorf("closed with %v, want ServerShutdown", ev.reason)
-	}
+	serverClosed(t, c, websocket.CloseGoingAway, closed, CloseServerShutdown)
 	if err := recv(t, shut, "Shutdown"); err != nil {
 		t.Fatal(err)
 	}
@@ -131,12 +138,7 @@ func TestWebSocket_OwnerSeesTheReasonBeforeTheCloseFrameIsQueued(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	c.expectClose(websocket.CloseNormal)
-	c.closeWith(websocket.CloseNormal, "")
-	c.expectEOF()
-	if ev := recv(t, closed, "Closed"); ev.reason != CloseServerClosing {
-		t.Errorf("closed with %v, want ServerClosing", ev.reason)
-	}
+	serverClosed(t, c, websocket.CloseNormal, closed, CloseServerClosing)
 }
 
 // A connection accepted just before a Stop, whose goroutine registers its session only
