@@ -19,8 +19,9 @@ type Stats struct {
 	BytesIn       uint64 // bytes read from sessions
 	BytesOut      uint64 // bytes written to sessions
 	SendQueueFull uint64 // sends refused or timed out because a queue was full
-	// HandshakeFailures counts TLS handshakes that failed or timed out (no session was
-	// created for them).
+	// HandshakeFailures counts connections whose handshakes — TLS, a WebSocket upgrade,
+	// the front door's PROXY header or detection — failed, timed out or were cut by a
+	// stop (no session was created for them).
 	HandshakeFailures uint64
 	// DatagramsDropped counts UDP datagrams dropped: a session's inbox was full, or
 	// UDPSessionKey found no ID.
